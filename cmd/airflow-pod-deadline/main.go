@@ -1,0 +1,107 @@
+// Command airflow-pod-deadline runs the admission webhooks (every replica) and
+// the sweeper (the elected leader) that enforce Airflow's execution_timeout on
+// pods. This file only wires flags into a controller-runtime manager.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+)
+
+// leaderElectionID names the Lease the replicas compete for.
+const leaderElectionID = "airflow-pod-deadline-sweeper"
+
+func main() {
+	opts, err := parseOptions(flag.CommandLine, os.Args[1:])
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "airflow-pod-deadline:", err)
+		}
+		os.Exit(2)
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
+	log := ctrl.Log.WithName("setup")
+	if err := run(opts); err != nil {
+		log.Error(err, "exiting")
+		os.Exit(1)
+	}
+}
+
+func run(opts *options) error {
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(opts.apiQPS), opts.apiBurst
+	cfg.UserAgent = "airflow-pod-deadline"
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	metricsOpts := metricsserver.Options{BindAddress: opts.metricsBindAddress, SecureServing: opts.metricsSecure}
+	if opts.metricsSecure {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	cacheOpts, err := sweeperCacheOptions(opts)
+	if err != nil {
+		return err
+	}
+	webhookPort := opts.webhookPort
+	if !opts.enableWebhook {
+		webhookPort = -1
+	}
+	mgr, err := ctrl.NewManager(cfg, manager.Options{
+		Scheme:  scheme,
+		Metrics: metricsOpts,
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host: opts.webhookBindAddress, Port: webhookPort, CertDir: opts.certDir,
+		}),
+		HealthProbeBindAddress:        opts.probeBindAddress,
+		LeaderElection:                opts.leaderElect,
+		LeaderElectionID:              leaderElectionID,
+		LeaderElectionNamespace:       opts.leaderElectionNS,
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cacheOpts,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+
+	admissionCfg := webhook.Config{Keys: webhook.NewKeys(opts.annotationPrefix), Tolerance: opts.tolerance}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if opts.enableWebhook {
+		server := mgr.GetWebhookServer()
+		server.Register(webhook.MutatePath, webhook.NewMutatingWebhook(admissionCfg, time.Now))
+		server.Register(webhook.ValidatePath, webhook.NewValidatingWebhook(admissionCfg, time.Now))
+		// Ready only once the server answers TLS with a loaded certificate.
+		if err := mgr.AddReadyzCheck("webhook", server.StartedChecker()); err != nil {
+			return err
+		}
+	} else if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if opts.enableSweeper {
+		if err := setupSweeper(mgr, opts, admissionCfg.Keys); err != nil {
+			return err
+		}
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}

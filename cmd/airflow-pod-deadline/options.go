@@ -1,0 +1,124 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+)
+
+// options are the command line; flag names are part of the contract shared
+// with the Helm chart, the demo and the docs (DESIGN.md).
+type options struct {
+	webhookPort        int
+	webhookBindAddress string
+	certDir            string
+	metricsBindAddress string
+	metricsSecure      bool
+	probeBindAddress   string
+	leaderElect        bool
+	leaderElectionNS   string
+	annotationPrefix   string
+	enableWebhook      bool
+	enableSweeper      bool
+	dryRun             bool
+	kubeletGrace       time.Duration
+	tolerance          time.Duration
+	namespace          string
+	podSelector        string
+	apiQPS             float64
+	apiBurst           int
+	workers            int
+	deletesPerSecond   float64
+	zap                zap.Options
+}
+
+// bind registers the flags on fs with their defaults.
+func (o *options) bind(fs *flag.FlagSet) {
+	fs.IntVar(&o.webhookPort, "webhook-port", 9443, "Port the webhook server listens on.")
+	fs.StringVar(&o.webhookBindAddress, "webhook-bind-address", "", "Address the webhook server binds to (empty: all interfaces).")
+	fs.StringVar(&o.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Directory holding tls.crt and tls.key for the webhook server; reloaded when they change.")
+	fs.StringVar(&o.metricsBindAddress, "metrics-bind-address", ":8080", `Address of the Prometheus metrics endpoint ("0" disables it).`)
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
+	fs.StringVar(&o.probeBindAddress, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader among replicas to run the sweeper (the webhook runs on every replica).")
+	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (required outside a cluster).")
+	fs.StringVar(&o.annotationPrefix, "annotation-prefix", webhook.DefaultPrefix, "Prefix of the execution-deadline / execution-timeout annotations.")
+	fs.BoolVar(&o.enableWebhook, "enable-webhook", true, "Serve the mutating and validating admission webhooks.")
+	fs.BoolVar(&o.enableSweeper, "enable-sweeper", true, "Run the sweeper, which enforces deadlines on live pods.")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "Sweeper only: record what would be done as events, change no pod.")
+	fs.DurationVar(&o.kubeletGrace, "kubelet-grace", 15*time.Second, "How long after the deadline a started pod may still be running (the kubelet enforces activeDeadlineSeconds) before the sweeper deletes it.")
+	fs.DurationVar(&o.tolerance, "admission-tolerance", webhook.DefaultTolerance, "How far activeDeadlineSeconds may exceed the remaining budget when the validating webhook checks it (time between the two webhook calls, clock skew between replicas).")
+	fs.StringVar(&o.namespace, "namespace", "", "Sweeper only: watch pods in this namespace only (empty: all namespaces).")
+	fs.StringVar(&o.podSelector, "pod-label-selector", "", "Sweeper only: watch only pods matching this label selector (e.g. kubernetes_pod_operator=True).")
+	fs.Float64Var(&o.apiQPS, "kube-api-qps", 50, "Queries per second to the API server.")
+	fs.IntVar(&o.apiBurst, "kube-api-burst", 100, "Burst of queries to the API server.")
+	fs.IntVar(&o.workers, "sweeper-workers", 4, "Pods the sweeper acts on concurrently.")
+	fs.Float64Var(&o.deletesPerSecond, "max-deletes-per-second", 20, "Upper bound on the sweeper's pod deletions per second; the rest wait in the queue.")
+	o.zap.Development = false // JSON logs
+	o.zap.BindFlags(fs)
+}
+
+// validate reports every bad value at once, naming the flag.
+func (o *options) validate() error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
+	if o.webhookPort < 1 || o.webhookPort > 65535 {
+		bad("webhook-port", "%d is not a port (1-65535)", o.webhookPort)
+	}
+	if err := webhook.ValidatePrefix(o.annotationPrefix); err != nil {
+		bad("annotation-prefix", "%v", err)
+	}
+	if o.kubeletGrace < 0 {
+		bad("kubelet-grace", "%s is negative", o.kubeletGrace)
+	}
+	if o.tolerance < 0 {
+		bad("admission-tolerance", "%s is negative", o.tolerance)
+	}
+	if _, err := labels.Parse(o.podSelector); err != nil {
+		bad("pod-label-selector", "%v", err)
+	}
+	if o.apiQPS <= 0 {
+		bad("kube-api-qps", "%v is not positive", o.apiQPS)
+	}
+	if o.apiBurst < 1 {
+		bad("kube-api-burst", "%d is not positive", o.apiBurst)
+	}
+	if o.workers < 1 {
+		bad("sweeper-workers", "%d is not positive", o.workers)
+	}
+	if o.deletesPerSecond <= 0 {
+		bad("max-deletes-per-second", "%v is not positive", o.deletesPerSecond)
+	}
+	if !o.enableWebhook && !o.enableSweeper {
+		errs = append(errs, errors.New("--enable-webhook=false and --enable-sweeper=false: nothing to run"))
+	}
+	if o.certDir == "" && o.enableWebhook {
+		bad("cert-dir", "must not be empty")
+	}
+	return errors.Join(errs...)
+}
+
+// parseOptions parses args (without the program name) into options.
+func parseOptions(fs *flag.FlagSet, args []string) (*options, error) {
+	o := &options{}
+	o.bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}

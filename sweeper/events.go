@@ -1,0 +1,80 @@
+package sweeper
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+)
+
+// Event reasons, the audit trail: kubectl get events -A --field-selector reason=...
+const (
+	ReasonClamped  = "ActiveDeadlineClamped"
+	ReasonExceeded = "ExecutionDeadlineExceeded"
+	ReasonInvalid  = "ExecutionDeadlineInvalid"
+)
+
+// Event actions (events.k8s.io/v1 "action").
+const (
+	eventActionDelete = "Delete"
+	eventActionLower  = "Lower"
+	eventActionIgnore = "Ignore"
+)
+
+// maxNote is the events.k8s.io/v1 limit on an event's note.
+const maxNote = 1024
+
+// identity names the Airflow task from KPO's labels: "(dag_id=etl task_id=load
+// run_id=... try_number=2)", or "" for a pod without them.
+func identity(pod *corev1.Pod) string {
+	var parts []string
+	for _, k := range identityLabels {
+		if v, ok := pod.Labels[k]; ok && v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, " ") + ")"
+}
+
+func deleteNote(pod *corev1.Pod, a Action, now time.Time, dryRun bool) string {
+	verb := "Deleted"
+	if dryRun {
+		verb = "Would delete"
+	}
+	return note(fmt.Sprintf("%s: execution deadline %s passed %s ago and %s%s",
+		verb, webhook.FormatDeadline(a.Deadline), webhook.FormatLateness(now.Sub(a.Deadline)), a.Why, identity(pod)))
+}
+
+func lowerNote(pod *corev1.Pod, a Action, dryRun bool) string {
+	verb := "Lowered"
+	if dryRun {
+		verb = "Would lower"
+	}
+	from := "unset"
+	if ads := pod.Spec.ActiveDeadlineSeconds; ads != nil {
+		from = fmt.Sprint(*ads)
+	}
+	return note(fmt.Sprintf("%s activeDeadlineSeconds %s -> %d so the kubelet stops the pod at its execution deadline %s%s",
+		verb, from, a.ActiveDeadlineSeconds, webhook.FormatDeadline(a.Deadline), identity(pod)))
+}
+
+func invalidNote(pod *corev1.Pod, a Action) string {
+	msgs := make([]string, 0, len(a.Errors))
+	for _, e := range a.Errors {
+		msgs = append(msgs, e.Error())
+	}
+	return note(fmt.Sprintf("Not enforced (the pod did not pass the admission webhook?): %s%s", strings.Join(msgs, "; "), identity(pod)))
+}
+
+func note(s string) string {
+	if len(s) <= maxNote {
+		return s
+	}
+	return s[:maxNote-3] + "..."
+}

@@ -1,0 +1,190 @@
+package test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+)
+
+// warnings collects the admission warnings the API server relays to a client.
+type warnings struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seen = append(w.seen, text)
+}
+
+func (w *warnings) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.seen
+	w.seen = nil
+	return out
+}
+
+func clientsetWithWarnings(t *testing.T) (*kubernetes.Clientset, *warnings) {
+	w := &warnings{}
+	cfg := rest.CopyConfig(suite.cfg)
+	cfg.WarningHandler = w
+	cs, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	return cs, w
+}
+
+// webhookCalls is how many admission reviews the shared webhook server has
+// answered, per path, as its own metrics count them.
+func webhookCalls(t *testing.T) float64 {
+	return suite.webhook.metric(t, "controller_runtime_webhook_requests_total", map[string]string{"webhook": webhook.MutatePath}) +
+		suite.webhook.metric(t, "controller_runtime_webhook_requests_total", map[string]string{"webhook": webhook.ValidatePath})
+}
+
+func TestWebhookClampsKPOPod(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	cs, warned := clientsetWithWarnings(t)
+
+	before := time.Now()
+	created, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{timeoutKey: "20s"}, ptr.To[int64](3600)), metav1.CreateOptions{})
+	require.NoError(t, err)
+	after := time.Now()
+
+	require.NotNil(t, created.Spec.ActiveDeadlineSeconds)
+	assert.InDelta(t, 20, *created.Spec.ActiveDeadlineSeconds, 1, "activeDeadlineSeconds clamped to the 20s budget")
+	assert.Equal(t, "3600", created.Annotations[keys.ClampedFrom])
+	stamped, err := webhook.ParseDeadline(created.Annotations[deadlineKey])
+	require.NoError(t, err, "the webhook stamps the absolute deadline")
+	assert.Equal(t, webhook.FormatDeadline(stamped), created.Annotations[deadlineKey], "stamped in RFC 3339 UTC")
+	assert.False(t, stamped.Before(before.Add(20*time.Second).Truncate(time.Millisecond)))
+	assert.False(t, stamped.After(after.Add(20*time.Second)))
+
+	seen := warned.take()
+	require.Len(t, seen, 1)
+	assert.Contains(t, seen[0], "activeDeadlineSeconds 3600 -> ")
+	assert.Contains(t, seen[0], created.Annotations[deadlineKey])
+
+	// The object in etcd is the clamped one, not just the create response.
+	stored, err := cs.CoreV1().Pods(ns).Get(ctx, created.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, created.Spec.ActiveDeadlineSeconds, stored.Spec.ActiveDeadlineSeconds)
+}
+
+func TestWebhookAnswers(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	cs, warned := clientsetWithWarnings(t)
+	inAnHour := webhook.FormatDeadline(time.Now().Add(time.Hour))
+
+	t.Run("smaller activeDeadlineSeconds is kept", func(t *testing.T) {
+		created, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{deadlineKey: inAnHour}, ptr.To[int64](60)), metav1.CreateOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, ptr.To[int64](60), created.Spec.ActiveDeadlineSeconds)
+		assert.NotContains(t, created.Annotations, keys.ClampedFrom)
+		assert.Equal(t, inAnHour, created.Annotations[deadlineKey], "a deadline alone keeps its form")
+		assert.Empty(t, warned.take())
+	})
+	t.Run("unset activeDeadlineSeconds is set", func(t *testing.T) {
+		created, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{deadlineKey: inAnHour}, nil), metav1.CreateOptions{})
+		require.NoError(t, err)
+		require.NotNil(t, created.Spec.ActiveDeadlineSeconds)
+		assert.InDelta(t, 3600, *created.Spec.ActiveDeadlineSeconds, 2)
+		assert.Equal(t, "unset", created.Annotations[keys.ClampedFrom])
+		assert.Len(t, warned.take(), 1)
+	})
+	t.Run("late pod is refused", func(t *testing.T) {
+		late := webhook.FormatDeadline(time.Now().Add(-12 * time.Second).Truncate(time.Second))
+		_, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{deadlineKey: late}, nil), metav1.CreateOptions{})
+		require.Error(t, err)
+		assert.True(t, apierrors.IsForbidden(err), "a 403: %v", err)
+		assert.Contains(t, err.Error(), `admission webhook "mutate.airflow-pod-deadline.io" denied the request: execution deadline `+late+" passed 1")
+		assert.Contains(t, err.Error(), "s ago; the task has exceeded its execution_timeout")
+	})
+	t.Run("malformed annotation is refused naming the key", func(t *testing.T) {
+		_, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{timeoutKey: "half an hour"}, nil), metav1.CreateOptions{})
+		require.Error(t, err)
+		assert.True(t, apierrors.IsForbidden(err), "a 403: %v", err)
+		assert.Contains(t, err.Error(), `metadata.annotations[airflow-pod-deadline.io/execution-timeout]: Invalid value: "half an hour"`)
+		assert.Contains(t, err.Error(), "accepted forms")
+	})
+	t.Run("server-side dry run gets the same answer and stores nothing", func(t *testing.T) {
+		pod := kpoPod(ns, map[string]string{timeoutKey: "PT30S"}, ptr.To[int64](3600))
+		created, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		require.NoError(t, err)
+		require.NotNil(t, created.Spec.ActiveDeadlineSeconds)
+		assert.InDelta(t, 30, *created.Spec.ActiveDeadlineSeconds, 1)
+		assert.Len(t, warned.take(), 1)
+		_, err = cs.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		assert.True(t, apierrors.IsNotFound(err))
+	})
+}
+
+func TestWebhookGuardsUpdates(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	cs, _ := clientsetWithWarnings(t)
+	created, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{timeoutKey: "1h"}, nil), metav1.CreateOptions{})
+	require.NoError(t, err)
+	patch := func(body string) error {
+		_, err := cs.CoreV1().Pods(ns).Patch(ctx, created.Name, types.MergePatchType, []byte(body), metav1.PatchOptions{})
+		return err
+	}
+	stamped, err := webhook.ParseDeadline(created.Annotations[deadlineKey])
+	require.NoError(t, err)
+
+	err = patch(`{"metadata":{"annotations":{"` + deadlineKey + `":"` + webhook.FormatDeadline(stamped.Add(time.Hour)) + `"}}}`)
+	require.Error(t, err, "extending the deadline")
+	assert.Contains(t, err.Error(), `admission webhook "validate.airflow-pod-deadline.io" denied the request: metadata.annotations[airflow-pod-deadline.io/execution-deadline]: Forbidden: the execution deadline cannot be extended`)
+
+	err = patch(`{"metadata":{"annotations":{"` + timeoutKey + `":null}}}`)
+	require.Error(t, err, "removing the timeout")
+	assert.Contains(t, err.Error(), "cannot be removed")
+
+	err = patch(`{"metadata":{"annotations":{"` + deadlineKey + `":null,"` + timeoutKey + `":null}}}`)
+	require.Error(t, err, "removing both: only the old object still matches the webhook")
+	assert.Contains(t, err.Error(), "cannot be removed")
+
+	// What KPO does during cleanup, and shortening, pass.
+	require.NoError(t, patch(`{"metadata":{"labels":{"already_checked":"True"}}}`))
+	require.NoError(t, patch(`{"metadata":{"annotations":{"`+deadlineKey+`":"`+webhook.FormatDeadline(stamped.Add(-time.Minute))+`"}}}`))
+}
+
+func TestWebhookIsCalledOnlyForAnnotatedPods(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+
+	calls := webhookCalls(t)
+	clamped := map[string]string{"webhook": "mutate", "operation": "CREATE", "result": "clamped"}
+	clampedBefore := suite.webhook.metric(t, "airflow_pod_deadline_admissions_total", clamped)
+	require.NoError(t, suite.client.Create(ctx, plainPod(ns)))
+	p := plainPod(ns)
+	require.NoError(t, suite.client.Create(ctx, p))
+	p.Labels["already_checked"] = "True"
+	require.NoError(t, suite.client.Update(ctx, p))
+	assert.Equal(t, calls, webhookCalls(t), "no admission review for pods without the annotations")
+
+	// kube-system is never intercepted, not even a late pod.
+	late := kpoPod("kube-system", map[string]string{deadlineKey: webhook.FormatDeadline(time.Now().Add(-time.Hour))}, nil)
+	require.NoError(t, suite.client.Create(ctx, late))
+	t.Cleanup(func() { _ = suite.client.Delete(ctx, late) })
+	assert.Equal(t, calls, webhookCalls(t), "no admission review for kube-system")
+
+	// The counter does move for an annotated pod (so the checks above can fail).
+	require.NoError(t, suite.client.Create(ctx, kpoPod(ns, map[string]string{timeoutKey: "1h"}, nil)))
+	assert.Equal(t, calls+2, webhookCalls(t), "one mutating and one validating review")
+	assert.Equal(t, clampedBefore+1, suite.webhook.metric(t, "airflow_pod_deadline_admissions_total", clamped))
+}

@@ -1,0 +1,214 @@
+package webhook
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// DefaultTolerance is how far above the remaining budget the validating webhook
+// lets activeDeadlineSeconds be. The mutating call clamps to ceil(deadline −
+// now) and the validating call recomputes it a few milliseconds later, possibly
+// on another replica whose clock is slightly off; without slack a pod admitted
+// just before a second boundary would be refused by our own second opinion.
+const DefaultTolerance = 2 * time.Second
+
+// reinvocationSlack absorbs the one-second step of ceil() between a mutation
+// and its reinvocation (reinvocationPolicy: IfNeeded) milliseconds later, so a
+// second pass over a pod we clamped yields no second patch.
+const reinvocationSlack = 1
+
+// Config is what the admission decisions depend on besides the pod and the clock.
+type Config struct {
+	Keys Keys
+	// Tolerance, see DefaultTolerance.
+	Tolerance time.Duration
+}
+
+// NewConfig returns the configuration for an annotation prefix with default tolerance.
+func NewConfig(prefix string) Config {
+	return Config{Keys: NewKeys(prefix), Tolerance: DefaultTolerance}
+}
+
+// Result classifies an admission for metrics and logs.
+type Result string
+
+// Admission results, the values of the metric label "result".
+const (
+	// ResultClamped: activeDeadlineSeconds was lowered or set.
+	ResultClamped Result = "clamped"
+	// ResultStamped: only the absolute deadline was written (a timeout was given
+	// and activeDeadlineSeconds already fit).
+	ResultStamped Result = "stamped"
+	// ResultUnchanged: allowed as is.
+	ResultUnchanged Result = "unchanged"
+	// ResultDenied: refused, the deadline has passed or the pod would outlive it.
+	ResultDenied Result = "denied"
+	// ResultInvalid: refused, an annotation is malformed or an update tampers with it.
+	ResultInvalid Result = "invalid"
+	// ResultError: the request itself was unusable (wrong kind, undecodable).
+	ResultError Result = "error"
+)
+
+// Mutation is the mutating webhook's answer for one pod.
+type Mutation struct {
+	Result Result
+	// Denial is the message of a refusal (ResultDenied, ResultInvalid).
+	Denial string
+	// Annotations are set on the pod (nil: none).
+	Annotations map[string]string
+	// ActiveDeadlineSeconds is the new value, nil when it stays as it is.
+	ActiveDeadlineSeconds *int64
+	// Warning is returned to the client as an admission warning.
+	Warning string
+	// Deadline is the pod's effective deadline when it has one.
+	Deadline time.Time
+}
+
+// DecideMutation is the mutating webhook for a Pod CREATE: clamp
+// activeDeadlineSeconds to the remaining budget, stamp the absolute deadline
+// when a timeout was given, refuse a pod whose deadline has passed.
+func DecideMutation(pod *corev1.Pod, now time.Time, cfg Config) Mutation {
+	d, ok, errs := cfg.Keys.Resolve(pod.Annotations, now)
+	if len(errs) > 0 {
+		return Mutation{Result: ResultInvalid, Denial: annotationErrors(errs).ToAggregate().Error()}
+	}
+	if !ok {
+		return Mutation{Result: ResultUnchanged}
+	}
+	r := RemainingSeconds(d.At, now)
+	if r <= 0 {
+		return Mutation{Result: ResultDenied, Denial: LateMessage(d.At, now), Deadline: d.At}
+	}
+
+	m := Mutation{Result: ResultUnchanged, Deadline: d.At}
+	if d.FromTimeout {
+		// The contract stamps the instant so everything after admission reads
+		// one absolute value. Millisecond precision keeps it readable; the
+		// truncation only ever makes the deadline earlier.
+		at := d.At.Truncate(time.Millisecond)
+		m.Deadline = at
+		if stamped := FormatDeadline(at); pod.Annotations[cfg.Keys.Deadline] != stamped {
+			m.Annotations = map[string]string{cfg.Keys.Deadline: stamped}
+			m.Result = ResultStamped
+		}
+	}
+
+	ads := pod.Spec.ActiveDeadlineSeconds
+	_, clampedBefore := pod.Annotations[cfg.Keys.ClampedFrom]
+	limit := r
+	if clampedBefore {
+		limit += reinvocationSlack
+	}
+	if ads != nil && *ads <= limit {
+		return m
+	}
+	from := ClampedFromUnset
+	if ads != nil {
+		from = strconv.FormatInt(*ads, 10)
+	}
+	if m.Annotations == nil {
+		m.Annotations = map[string]string{}
+	}
+	if !clampedBefore {
+		// A reinvocation keeps the value the pod first asked for.
+		m.Annotations[cfg.Keys.ClampedFrom] = from
+	}
+	m.ActiveDeadlineSeconds = &r
+	m.Result = ResultClamped
+	m.Warning = fmt.Sprintf("airflow-pod-deadline: activeDeadlineSeconds %s -> %d to fit execution deadline %s", from, r, FormatDeadline(m.Deadline))
+	return m
+}
+
+// LateMessage is the denial for a pod created after its deadline. KPO does not
+// retry a 403, so this is the line the Airflow task log ends with.
+func LateMessage(deadline, now time.Time) string {
+	return fmt.Sprintf("execution deadline %s passed %s ago; the task has exceeded its execution_timeout",
+		FormatDeadline(deadline), FormatLateness(now.Sub(deadline)))
+}
+
+// Validation is the validating webhook's answer for one pod.
+type Validation struct {
+	Result Result
+	// Denial is the message of a refusal; empty when allowed.
+	Denial string
+}
+
+// ValidateCreate is the validating webhook for a Pod CREATE: the annotations
+// parse and activeDeadlineSeconds fits the remaining budget (within
+// cfg.Tolerance), whatever other mutating webhooks did after ours.
+func ValidateCreate(pod *corev1.Pod, now time.Time, cfg Config) Validation {
+	d, ok, errs := cfg.Keys.Resolve(pod.Annotations, now)
+	if len(errs) > 0 {
+		return Validation{Result: ResultInvalid, Denial: annotationErrors(errs).ToAggregate().Error()}
+	}
+	if !ok {
+		return Validation{Result: ResultUnchanged}
+	}
+	r := RemainingSeconds(d.At, now)
+	if r <= 0 {
+		return Validation{Result: ResultDenied, Denial: LateMessage(d.At, now)}
+	}
+	limit := RemainingSeconds(d.At.Add(cfg.Tolerance), now)
+	path := field.NewPath("spec", "activeDeadlineSeconds")
+	switch ads := pod.Spec.ActiveDeadlineSeconds; {
+	case ads == nil:
+		return Validation{Result: ResultDenied, Denial: field.ErrorList{field.Required(path, fmt.Sprintf(
+			"must be set to at most %d, the seconds left until execution deadline %s (was the airflow-pod-deadline mutating webhook bypassed?)",
+			r, FormatDeadline(d.At)))}.ToAggregate().Error()}
+	case *ads > limit:
+		return Validation{Result: ResultDenied, Denial: field.ErrorList{field.Invalid(path, *ads, fmt.Sprintf(
+			"exceeds the %d seconds left until execution deadline %s (another mutating webhook raised it after airflow-pod-deadline?)",
+			r, FormatDeadline(d.At)))}.ToAggregate().Error()}
+	}
+	return Validation{Result: ResultUnchanged}
+}
+
+// ValidateUpdate is the validating webhook for a Pod UPDATE: the deadline
+// annotations may be added or shortened, never removed, extended or made
+// unreadable. Updates that leave them alone (KPO patching labels) pass at once.
+func ValidateUpdate(oldPod, newPod *corev1.Pod, now time.Time, cfg Config) Validation {
+	var errs field.ErrorList
+	k := cfg.Keys
+	// Deadlines compare as instants; now only bounds them (MaxBudget).
+	oldD, oldHas, oldErr := k.ParseDeadlineAnnotation(oldPod.Annotations, now)
+	newD, newHas, newErr := k.ParseDeadlineAnnotation(newPod.Annotations, now)
+	errs = append(errs, compareUpdate(k.Deadline, newPod.Annotations[k.Deadline], oldHas && oldErr == nil, newHas, newErr, newD.After(oldD))...)
+
+	oldT, oldHas, oldErr := k.ParseTimeoutAnnotation(oldPod.Annotations)
+	newT, newHas, newErr := k.ParseTimeoutAnnotation(newPod.Annotations)
+	errs = append(errs, compareUpdate(k.Timeout, newPod.Annotations[k.Timeout], oldHas && oldErr == nil, newHas, newErr, newT > oldT)...)
+
+	if len(errs) > 0 {
+		return Validation{Result: ResultInvalid, Denial: errs.ToAggregate().Error()}
+	}
+	return Validation{Result: ResultUnchanged}
+}
+
+func compareUpdate(key, newValue string, oldValid, newHas bool, newErr *AnnotationError, extended bool) field.ErrorList {
+	path := annotationPath(key)
+	switch {
+	case newErr != nil:
+		return annotationErrors([]*AnnotationError{newErr})
+	case oldValid && !newHas:
+		return field.ErrorList{field.Forbidden(path, "the execution deadline cannot be removed")}
+	case oldValid && extended:
+		return field.ErrorList{field.Forbidden(path, fmt.Sprintf("the execution deadline cannot be extended (new value %q); it may only be shortened", newValue))}
+	}
+	return nil
+}
+
+func annotationPath(key string) *field.Path {
+	return field.NewPath("metadata", "annotations").Key(key)
+}
+
+func annotationErrors(errs []*AnnotationError) field.ErrorList {
+	list := make(field.ErrorList, 0, len(errs))
+	for _, e := range errs {
+		list = append(list, field.Invalid(annotationPath(e.Key), e.Value, e.Reason+"; accepted forms: "+e.Forms))
+	}
+	return list
+}

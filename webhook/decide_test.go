@@ -1,0 +1,251 @@
+package webhook
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+var cfg = NewConfig(DefaultPrefix)
+
+func pod(ads *int64, annotations map[string]string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "run-long-pod-x7k2p", Namespace: "airflow", Annotations: annotations,
+			CreationTimestamp: metav1.NewTime(anchor.Add(-time.Minute))},
+		Spec: corev1.PodSpec{ActiveDeadlineSeconds: ads},
+	}
+}
+
+func TestDecideMutation(t *testing.T) {
+	k := cfg.Keys
+	deadline := anchor.Add(20 * time.Second) // 2026-05-20T10:00:20Z
+	tests := map[string]struct {
+		pod         *corev1.Pod
+		now         time.Time
+		result      Result
+		ads         *int64
+		annotations map[string]string
+		warning     string
+		denial      string
+	}{
+		"no annotations": {pod: pod(ptr.To[int64](3600), nil), result: ResultUnchanged},
+		"ADS above budget is lowered": {
+			pod:    pod(ptr.To[int64](3600), map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}),
+			result: ResultClamped, ads: ptr.To[int64](20),
+			annotations: map[string]string{k.ClampedFrom: "3600"},
+			warning:     "activeDeadlineSeconds 3600 -> 20 to fit execution deadline 2026-05-20T10:00:20Z"},
+		"unset ADS is set": {
+			pod:    pod(nil, map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}),
+			result: ResultClamped, ads: ptr.To[int64](20),
+			annotations: map[string]string{k.ClampedFrom: "unset"},
+			warning:     "activeDeadlineSeconds unset -> 20"},
+		"lower ADS is kept": {
+			pod:    pod(ptr.To[int64](10), map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}),
+			result: ResultUnchanged},
+		"equal ADS is kept": {
+			pod:    pod(ptr.To[int64](20), map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}),
+			result: ResultUnchanged},
+		"fraction rounds the budget up": {
+			pod: pod(nil, map[string]string{k.Deadline: "2026-05-20T10:00:19.001Z"}), result: ResultClamped, ads: ptr.To[int64](20),
+			annotations: map[string]string{k.ClampedFrom: "unset"}},
+		"timeout is stamped and clamps": {
+			pod:    pod(ptr.To[int64](3600), map[string]string{k.Timeout: "20s"}),
+			result: ResultClamped, ads: ptr.To[int64](20),
+			annotations: map[string]string{k.ClampedFrom: "3600", k.Deadline: "2026-05-20T10:00:20Z"}},
+		"timeout is stamped in UTC milliseconds": {
+			pod: pod(ptr.To[int64](5), map[string]string{k.Timeout: "20s"}), now: anchor.Add(123456789),
+			result: ResultStamped, annotations: map[string]string{k.Deadline: "2026-05-20T10:00:20.123Z"}},
+		"earlier deadline is restamped in UTC": {
+			pod:    pod(ptr.To[int64](5), map[string]string{k.Timeout: "1h", k.Deadline: "2026-05-20T12:00:20+02:00"}),
+			result: ResultStamped, annotations: map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}},
+		"deadline without timeout keeps its form": {
+			pod: pod(ptr.To[int64](5), map[string]string{k.Deadline: "1779271220"}), result: ResultUnchanged},
+		"late by 12 seconds": {
+			pod: pod(ptr.To[int64](3600), map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}), now: deadline.Add(12 * time.Second),
+			result: ResultDenied,
+			denial: "execution deadline 2026-05-20T10:00:20Z passed 12s ago; the task has exceeded its execution_timeout"},
+		"deadline exactly now is late": {
+			pod: pod(nil, map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}), now: deadline,
+			result: ResultDenied, denial: "passed 0.0s ago"},
+		"malformed timeout": {
+			pod:    pod(nil, map[string]string{k.Timeout: "20 s"}),
+			result: ResultInvalid, denial: `metadata.annotations[airflow-pod-deadline.io/execution-timeout]: Invalid value: "20 s": is not a duration; accepted forms:`},
+		"empty values ask for nothing": {
+			pod: pod(nil, map[string]string{k.Deadline: "", k.Timeout: ""}), result: ResultUnchanged},
+		"reinvocation after a second boundary keeps the first clamp": {
+			pod: pod(ptr.To[int64](21), map[string]string{k.Deadline: "2026-05-20T10:00:20.5Z", k.ClampedFrom: "3600"}),
+			now: anchor.Add(600 * time.Millisecond), result: ResultUnchanged},
+		"a clamp marker does not excuse a large ADS": {
+			pod:    pod(ptr.To[int64](3600), map[string]string{k.Deadline: "2026-05-20T10:00:20Z", k.ClampedFrom: "unset"}),
+			result: ResultClamped, ads: ptr.To[int64](20), annotations: map[string]string{}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			now := tc.now
+			if now.IsZero() {
+				now = anchor
+			}
+			got := DecideMutation(tc.pod, now, cfg)
+			assert.Equal(t, tc.result, got.Result)
+			assert.Equal(t, tc.ads, got.ActiveDeadlineSeconds)
+			if tc.annotations != nil || got.Annotations != nil {
+				assert.Equal(t, tc.annotations, got.Annotations)
+			}
+			if tc.warning != "" {
+				assert.Contains(t, got.Warning, tc.warning)
+			} else if tc.result != ResultClamped {
+				assert.Empty(t, got.Warning)
+			}
+			if tc.denial != "" {
+				assert.Contains(t, got.Denial, tc.denial)
+			} else {
+				assert.Empty(t, got.Denial)
+			}
+		})
+	}
+}
+
+// applyMutation plays the API server: the decision applied to the pod.
+func applyMutation(p *corev1.Pod, m Mutation) *corev1.Pod {
+	out := p.DeepCopy()
+	for k, v := range m.Annotations {
+		if out.Annotations == nil {
+			out.Annotations = map[string]string{}
+		}
+		out.Annotations[k] = v
+	}
+	if m.ActiveDeadlineSeconds != nil {
+		out.Spec.ActiveDeadlineSeconds = m.ActiveDeadlineSeconds
+	}
+	return out
+}
+
+func TestDecideMutationIsIdempotent(t *testing.T) {
+	k := cfg.Keys
+	inputs := map[string]*corev1.Pod{
+		"timeout":           pod(ptr.To[int64](3600), map[string]string{k.Timeout: "20s"}),
+		"deadline":          pod(nil, map[string]string{k.Deadline: "2026-05-20T10:00:20.5Z"}),
+		"both":              pod(ptr.To[int64](3600), map[string]string{k.Timeout: "1 day, 0:00:00", k.Deadline: "1779271220.5"}),
+		"timeout, low ADS":  pod(ptr.To[int64](1), map[string]string{k.Timeout: "PT20S"}),
+		"deadline fraction": pod(ptr.To[int64](3600), map[string]string{k.Deadline: "2026-05-20T10:00:20.000001+00:00"}),
+	}
+	// Reinvocation comes milliseconds later, possibly across a second boundary.
+	for name, p := range inputs {
+		for _, later := range []time.Duration{0, time.Millisecond, 600 * time.Millisecond, 999 * time.Millisecond} {
+			t.Run(name+"/"+later.String(), func(t *testing.T) {
+				first := DecideMutation(p, anchor.Add(400*time.Millisecond), cfg)
+				require.NotEqual(t, ResultDenied, first.Result)
+				second := DecideMutation(applyMutation(p, first), anchor.Add(400*time.Millisecond+later), cfg)
+				assert.Equal(t, ResultUnchanged, second.Result, "second pass: %+v", second)
+				assert.Nil(t, second.Annotations)
+				assert.Nil(t, second.ActiveDeadlineSeconds)
+			})
+		}
+	}
+}
+
+func TestValidateCreate(t *testing.T) {
+	k := cfg.Keys
+	at := map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}
+	tests := map[string]struct {
+		pod    *corev1.Pod
+		now    time.Time
+		result Result
+		denial string
+	}{
+		"no annotations":            {pod: pod(nil, nil), result: ResultUnchanged},
+		"clamped pod":               {pod: pod(ptr.To[int64](20), at), result: ResultUnchanged},
+		"within tolerance":          {pod: pod(ptr.To[int64](22), at), result: ResultUnchanged},
+		"a second later is allowed": {pod: pod(ptr.To[int64](20), at), now: anchor.Add(1500 * time.Millisecond), result: ResultUnchanged},
+		"raised by another mutator": {
+			pod: pod(ptr.To[int64](3600), at), result: ResultDenied,
+			denial: "spec.activeDeadlineSeconds: Invalid value: 3600: exceeds the 20 seconds left until execution deadline 2026-05-20T10:00:20Z"},
+		"just above tolerance": {pod: pod(ptr.To[int64](23), at), result: ResultDenied, denial: "spec.activeDeadlineSeconds"},
+		"ADS unset (mutator bypassed)": {
+			pod: pod(nil, at), result: ResultDenied, denial: "spec.activeDeadlineSeconds: Required value: must be set to at most 20"},
+		"late": {
+			pod: pod(ptr.To[int64](5), at), now: anchor.Add(time.Minute), result: ResultDenied,
+			denial: "execution deadline 2026-05-20T10:00:20Z passed 40s ago"},
+		"malformed deadline": {
+			pod: pod(ptr.To[int64](5), map[string]string{k.Deadline: "20260520"}), result: ResultInvalid,
+			denial: "metadata.annotations[airflow-pod-deadline.io/execution-deadline]: Invalid value: \"20260520\""},
+		"both malformed name both keys": {
+			pod: pod(ptr.To[int64](5), map[string]string{k.Deadline: "x", k.Timeout: "y"}), result: ResultInvalid,
+			denial: "metadata.annotations[airflow-pod-deadline.io/execution-timeout]"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			now := tc.now
+			if now.IsZero() {
+				now = anchor
+			}
+			got := ValidateCreate(tc.pod, now, cfg)
+			assert.Equal(t, tc.result, got.Result)
+			if tc.denial == "" {
+				assert.Empty(t, got.Denial)
+			} else {
+				assert.Contains(t, got.Denial, tc.denial)
+			}
+		})
+	}
+}
+
+func TestValidateUpdate(t *testing.T) {
+	k := cfg.Keys
+	stamped := map[string]string{k.Timeout: "30s", k.Deadline: "2026-05-20T10:00:30Z", k.ClampedFrom: "3600"}
+	with := func(base map[string]string, key, value string) map[string]string {
+		out := map[string]string{}
+		for k, v := range base {
+			out[k] = v
+		}
+		if value == "<delete>" {
+			delete(out, key)
+		} else {
+			out[key] = value
+		}
+		return out
+	}
+	tests := map[string]struct {
+		old, new map[string]string
+		denial   string
+	}{
+		"unchanged (label patch)":   {old: stamped, new: stamped},
+		"shorten deadline":          {old: stamped, new: with(stamped, k.Deadline, "2026-05-20T10:00:10Z")},
+		"shorten timeout":           {old: stamped, new: with(stamped, k.Timeout, "10s")},
+		"same instant, other form":  {old: stamped, new: with(stamped, k.Deadline, "1779271230")},
+		"add a deadline":            {old: nil, new: map[string]string{k.Deadline: "2026-05-20T10:00:10Z"}},
+		"fix a malformed value":     {old: map[string]string{k.Timeout: "soon"}, new: map[string]string{k.Timeout: "10s"}},
+		"drop a malformed value":    {old: map[string]string{k.Timeout: "soon"}, new: nil},
+		"clamped-from may change":   {old: stamped, new: with(stamped, k.ClampedFrom, "<delete>")},
+		"remove deadline":           {old: stamped, new: with(stamped, k.Deadline, "<delete>"), denial: "metadata.annotations[airflow-pod-deadline.io/execution-deadline]: Forbidden: the execution deadline cannot be removed"},
+		"empty deadline":            {old: stamped, new: with(stamped, k.Deadline, ""), denial: "cannot be removed"},
+		"remove timeout":            {old: stamped, new: with(stamped, k.Timeout, "<delete>"), denial: "execution-timeout]: Forbidden: the execution deadline cannot be removed"},
+		"extend deadline":           {old: stamped, new: with(stamped, k.Deadline, "2026-05-20T11:00:00Z"), denial: "cannot be extended"},
+		"extend by a nanosecond":    {old: stamped, new: with(stamped, k.Deadline, "2026-05-20T10:00:30.000000001Z"), denial: "cannot be extended"},
+		"extend timeout":            {old: stamped, new: with(stamped, k.Timeout, "1h"), denial: "execution-timeout]: Forbidden: the execution deadline cannot be extended"},
+		"malformed new value":       {old: stamped, new: with(stamped, k.Deadline, "later"), denial: "Invalid value: \"later\""},
+		"remove everything at once": {old: stamped, new: nil, denial: "execution-timeout"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := ValidateUpdate(pod(ptr.To[int64](30), tc.old), pod(ptr.To[int64](30), tc.new), anchor, cfg)
+			if tc.denial == "" {
+				assert.Equal(t, ResultUnchanged, got.Result)
+				assert.Empty(t, got.Denial)
+				return
+			}
+			assert.Equal(t, ResultInvalid, got.Result)
+			assert.Contains(t, got.Denial, tc.denial)
+		})
+	}
+	t.Run("remove everything names both keys", func(t *testing.T) {
+		got := ValidateUpdate(pod(nil, stamped), pod(nil, nil), anchor, cfg)
+		assert.Equal(t, 2, strings.Count(got.Denial, "cannot be removed"))
+	})
+}

@@ -1,0 +1,64 @@
+package webhook
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// ValidatePath is where the validating webhook is served.
+const ValidatePath = "/validate-v1-pod"
+
+// Validator adapts ValidateCreate and ValidateUpdate to admission.Handler.
+type Validator struct {
+	Config Config
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+var _ admission.Handler = &Validator{}
+
+// Handle implements admission.Handler.
+func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	resp, result := v.handle(ctx, req)
+	countAdmission(WebhookValidate, string(req.Operation), result)
+	return resp
+}
+
+func (v *Validator) handle(ctx context.Context, req admission.Request) (admission.Response, Result) {
+	if resp := checkRequest(req, admissionv1.Create, admissionv1.Update); resp != nil {
+		return *resp, resultOf(*resp)
+	}
+	pod, err := decodePod(req.Object)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err), ResultError
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	var verdict Validation
+	if req.Operation == admissionv1.Create {
+		verdict = ValidateCreate(pod, now(), v.Config)
+	} else {
+		oldPod, err := decodePod(req.OldObject)
+		if err != nil {
+			return admission.Errored(http.StatusBadRequest, err), ResultError
+		}
+		verdict = ValidateUpdate(oldPod, pod, now(), v.Config)
+	}
+	if verdict.Denial != "" {
+		logf.FromContext(ctx).Info("refusing pod", append(requestValues(req), "result", verdict.Result, "reason", verdict.Denial)...)
+		return admission.Denied(verdict.Denial), verdict.Result
+	}
+	return admission.Allowed(""), verdict.Result
+}
+
+// NewValidatingWebhook is the validating webhook as served at ValidatePath.
+func NewValidatingWebhook(cfg Config, now func() time.Time) *admission.Webhook {
+	return &admission.Webhook{Handler: &Validator{Config: cfg, Now: now}, LogConstructor: requestLogger}
+}
