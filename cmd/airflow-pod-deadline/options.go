@@ -36,8 +36,23 @@ type options struct {
 	apiBurst           int
 	workers            int
 	deletesPerSecond   float64
+	certMode           string
+	certSecretName     string
+	certSecretNS       string
+	certDNSNames       string
+	webhookConfigName  string
+	certValidity       time.Duration
+	caValidity         time.Duration
+	certRenewBefore    time.Duration
+	certCheckInterval  time.Duration
 	zap                zap.Options
 }
+
+// Certificate modes (--cert-mode).
+const (
+	certModeFiles       = "files"
+	certModeSelfManaged = "self-managed"
+)
 
 // bind registers the flags on fs with their defaults.
 func (o *options) bind(fs *flag.FlagSet) {
@@ -61,6 +76,15 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.IntVar(&o.apiBurst, "kube-api-burst", 100, "Burst of queries to the API server.")
 	fs.IntVar(&o.workers, "sweeper-workers", 4, "Pods the sweeper acts on concurrently.")
 	fs.Float64Var(&o.deletesPerSecond, "max-deletes-per-second", 20, "Upper bound on the sweeper's pod deletions per second; the rest wait in the queue.")
+	fs.StringVar(&o.certMode, "cert-mode", certModeFiles, `Where the serving certificate comes from: "files" (tls.crt/tls.key in --cert-dir, e.g. a cert-manager Secret mounted there) or "self-managed" (the binary creates and rotates a CA and serving certificate in --cert-secret-name and keeps the caBundle of both webhook configurations current).`)
+	fs.StringVar(&o.certSecretName, "cert-secret-name", "airflow-pod-deadline-tls", "Self-managed mode: the Secret holding the CA and serving certificate.")
+	fs.StringVar(&o.certSecretNS, "cert-secret-namespace", "", "Self-managed mode: namespace of that Secret (default: $POD_NAMESPACE, then the namespace of the in-cluster service account).")
+	fs.StringVar(&o.certDNSNames, "cert-dns-names", "", "Self-managed mode: comma-separated DNS names and IP addresses of the serving certificate (e.g. airflow-pod-deadline.airflow-pod-deadline.svc).")
+	fs.StringVar(&o.webhookConfigName, "webhook-configuration-name", "airflow-pod-deadline", "Self-managed mode: name of the Mutating and the Validating webhook configurations whose caBundle is kept current.")
+	fs.DurationVar(&o.certValidity, "cert-validity", 365*24*time.Hour, "Self-managed mode: validity of a serving certificate.")
+	fs.DurationVar(&o.caValidity, "ca-validity", 10*365*24*time.Hour, "Self-managed mode: validity of the CA.")
+	fs.DurationVar(&o.certRenewBefore, "cert-renew-before", 30*24*time.Hour, "Self-managed mode: renew a certificate (or the CA) this long before it expires.")
+	fs.DurationVar(&o.certCheckInterval, "cert-check-interval", 10*time.Second, "Self-managed mode: how often the Secret and the webhook configurations' caBundle are checked (this also repairs a caBundle reset by a helm upgrade).")
 	o.zap.Development = false // JSON logs
 	o.zap.BindFlags(fs)
 }
@@ -97,6 +121,32 @@ func (o *options) validate() error {
 	}
 	if o.deletesPerSecond <= 0 {
 		bad("max-deletes-per-second", "%v is not positive", o.deletesPerSecond)
+	}
+	switch o.certMode {
+	case certModeFiles:
+	case certModeSelfManaged:
+		if o.certDNSNames == "" {
+			bad("cert-dns-names", "required with --cert-mode=self-managed")
+		}
+		if o.certSecretName == "" {
+			bad("cert-secret-name", "required with --cert-mode=self-managed")
+		}
+		if o.webhookConfigName == "" {
+			bad("webhook-configuration-name", "required with --cert-mode=self-managed")
+		}
+		for flag, d := range map[string]time.Duration{"cert-validity": o.certValidity, "ca-validity": o.caValidity, "cert-renew-before": o.certRenewBefore, "cert-check-interval": o.certCheckInterval} {
+			if d <= 0 {
+				bad(flag, "%s is not positive", d)
+			}
+		}
+		if o.certRenewBefore >= o.certValidity {
+			bad("cert-renew-before", "%s is not shorter than --cert-validity %s", o.certRenewBefore, o.certValidity)
+		}
+		if o.certValidity > o.caValidity {
+			bad("cert-validity", "%s is longer than --ca-validity %s", o.certValidity, o.caValidity)
+		}
+	default:
+		bad("cert-mode", "%q is neither %q nor %q", o.certMode, certModeFiles, certModeSelfManaged)
 	}
 	if !o.enableWebhook && !o.enableSweeper {
 		errs = append(errs, errors.New("--enable-webhook=false and --enable-sweeper=false: nothing to run"))

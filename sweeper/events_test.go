@@ -1,0 +1,36 @@
+package sweeper
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func timeSeconds(n int) time.Duration { return time.Duration(n) * time.Second }
+
+func TestEventNotes(t *testing.T) {
+	pod := newPod(ads(3600), label("run_id", "manual__2026"))
+	a := Action{Kind: Delete, Deadline: deadline, Due: deadline, Why: WhyNeverStarted}
+	assert.Equal(t,
+		"Deleted: execution deadline 2026-05-20T10:01:00Z passed 1.2s ago and the pod never started (dag_id=etl task_id=load run_id=manual__2026 try_number=2)",
+		deleteNote(pod, a, deadline.Add(1200*time.Millisecond), false))
+	assert.True(t, strings.HasPrefix(deleteNote(pod, a, deadline, true), "Would delete: "))
+
+	lower := Action{Kind: Lower, Deadline: deadline, ActiveDeadlineSeconds: 40}
+	assert.Equal(t,
+		"Lowered activeDeadlineSeconds 3600 -> 40 so the kubelet stops the pod at its execution deadline 2026-05-20T10:01:00Z (dag_id=etl task_id=load run_id=manual__2026 try_number=2)",
+		lowerNote(pod, lower, false))
+	assert.True(t, strings.HasPrefix(lowerNote(newPod(), lower, true), "Would lower activeDeadlineSeconds unset -> 40"))
+
+	bare := newPod()
+	bare.Labels = nil
+	assert.NotContains(t, deleteNote(bare, a, deadline, false), "(")
+
+	long := newPod(annotations(map[string]string{keys.Timeout: strings.Repeat("x", 5000)}))
+	inv := Decide(long, deadline, cfg)
+	assert.LessOrEqual(t, len(invalidNote(long, inv)), maxNote)
+	assert.Contains(t, invalidNote(newPod(annotations(map[string]string{keys.Timeout: "soon"})), Decide(newPod(annotations(map[string]string{keys.Timeout: "soon"})), deadline, cfg)),
+		`Not enforced (the pod did not pass the admission webhook?): annotation airflow-pod-deadline.io/execution-timeout: value "soon" is not a duration`)
+}
