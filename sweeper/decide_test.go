@@ -76,7 +76,7 @@ func TestDecide(t *testing.T) {
 			pod: newPod(started(created.Add(20*time.Second)), ads(3600)), now: created.Add(21 * time.Second),
 			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadline, ActiveDeadlineSeconds: 40}},
 		"started without ADS: set it": {
-			pod: newPod(started(created.Add(20*time.Second))), now: created.Add(21 * time.Second),
+			pod: newPod(started(created.Add(20 * time.Second))), now: created.Add(21 * time.Second),
 			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadline, ActiveDeadlineSeconds: 40}},
 		"budget from start rounds up": {
 			pod: newPod(started(created.Add(20*time.Second+time.Millisecond)), ads(3600)), now: created.Add(21 * time.Second),

@@ -161,4 +161,3 @@ func TestReconcileRateLimitsDeletes(t *testing.T) {
 	assert.InDelta(t, time.Hour.Seconds(), res.RequeueAfter.Seconds(), 5)
 	assert.Equal(t, 1, deletes)
 }
-
