@@ -4,6 +4,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/certs"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
@@ -66,12 +68,19 @@ func run(opts *options) error {
 	if !opts.enableWebhook {
 		webhookPort = -1
 	}
+	webhookOpts := ctrlwebhook.Options{Host: opts.webhookBindAddress, Port: webhookPort, CertDir: opts.certDir}
+	var rotator *certs.Rotator
+	if opts.enableWebhook && opts.certMode == certModeSelfManaged {
+		if rotator, err = newRotator(cfg, scheme, opts); err != nil {
+			return err
+		}
+		// Served from memory: no certificate files, no --cert-dir watch.
+		webhookOpts.TLSOpts = append(webhookOpts.TLSOpts, func(c *tls.Config) { c.GetCertificate = rotator.GetCertificate })
+	}
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
-		Scheme:  scheme,
-		Metrics: metricsOpts,
-		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
-			Host: opts.webhookBindAddress, Port: webhookPort, CertDir: opts.certDir,
-		}),
+		Scheme:                        scheme,
+		Metrics:                       metricsOpts,
+		WebhookServer:                 ctrlwebhook.NewServer(webhookOpts),
 		HealthProbeBindAddress:        opts.probeBindAddress,
 		LeaderElection:                opts.leaderElect,
 		LeaderElectionID:              leaderElectionID,
@@ -89,6 +98,11 @@ func run(opts *options) error {
 	}
 	if opts.enableWebhook {
 		server := mgr.GetWebhookServer()
+		if rotator != nil {
+			if err := mgr.Add(rotator); err != nil {
+				return err
+			}
+		}
 		server.Register(webhook.MutatePath, webhook.NewMutatingWebhook(admissionCfg, time.Now))
 		server.Register(webhook.ValidatePath, webhook.NewValidatingWebhook(admissionCfg, time.Now))
 		// Ready only once the server answers TLS with a loaded certificate.

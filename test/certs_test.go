@@ -1,0 +1,188 @@
+package test
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/certs"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+)
+
+// selfManagedPrefix keeps the pods of these tests away from the shared
+// webhook: only the configurations installed here match it.
+const selfManagedPrefix = "self-managed.airflow-pod-deadline.io"
+
+// installSelfManagedConfigs installs the project's webhook configurations
+// under name, for selfManagedPrefix, pointing at 127.0.0.1:port with an empty
+// caBundle: the binary must inject it.
+func installSelfManagedConfigs(t *testing.T, name string, port int) {
+	t.Helper()
+	ctx := context.Background()
+	mutating, validating, err := webhookConfigs(filepath.Join(suite.root, "manifests", "install.yaml"))
+	require.NoError(t, err)
+	mutating.Name, validating.Name = name, name
+	host := fmt.Sprintf("127.0.0.1:%d", port)
+	for i := range mutating.Webhooks {
+		pointAt(&mutating.Webhooks[i].ClientConfig, host, nil)
+		retarget(mutating.Webhooks[i].MatchConditions)
+	}
+	for i := range validating.Webhooks {
+		pointAt(&validating.Webhooks[i].ClientConfig, host, nil)
+		retarget(validating.Webhooks[i].MatchConditions)
+	}
+	require.NoError(t, suite.client.Create(ctx, mutating))
+	require.NoError(t, suite.client.Create(ctx, validating))
+	t.Cleanup(func() {
+		_ = suite.client.Delete(ctx, mutating)
+		_ = suite.client.Delete(ctx, validating)
+	})
+}
+
+func retarget(conds []admissionregistrationv1.MatchCondition) {
+	for i := range conds {
+		conds[i].Expression = strings.ReplaceAll(conds[i].Expression, webhook.DefaultPrefix+"/", selfManagedPrefix+"/")
+	}
+}
+
+func startSelfManaged(t *testing.T, ns, configName string, port int, args ...string) *proc {
+	return startTestProc(t, append([]string{
+		"--enable-sweeper=false",
+		"--annotation-prefix=" + selfManagedPrefix,
+		"--webhook-bind-address=127.0.0.1",
+		fmt.Sprintf("--webhook-port=%d", port),
+		"--cert-mode=self-managed",
+		"--cert-secret-namespace=" + ns,
+		"--cert-secret-name=webhook-tls",
+		"--cert-dns-names=127.0.0.1",
+		"--webhook-configuration-name=" + configName,
+	}, args...)...)
+}
+
+func servedSerial(port int) (string, error) {
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String(), nil
+}
+
+func TestSelfManagedCertificatesEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	port, err := freePort()
+	require.NoError(t, err)
+	name := "apd-self-managed-" + ns
+	installSelfManagedConfigs(t, name, port)
+	startSelfManaged(t, ns, name, port)
+
+	// The Secret holds the CA (with its key) and the serving pair.
+	secret := &corev1.Secret{}
+	require.NoError(t, suite.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "webhook-tls"}, secret))
+	for _, k := range []string{certs.CAFile, certs.CAKeyFile, certs.CertFile, certs.KeyFile} {
+		assert.NotEmpty(t, secret.Data[k], k)
+	}
+	// Both configurations trust it.
+	m := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	require.NoError(t, suite.client.Get(ctx, types.NamespacedName{Name: name}, m))
+	v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	require.NoError(t, suite.client.Get(ctx, types.NamespacedName{Name: name}, v))
+	assert.Equal(t, secret.Data[certs.CAFile], m.Webhooks[0].ClientConfig.CABundle)
+	assert.Equal(t, secret.Data[certs.CAFile], v.Webhooks[0].ClientConfig.CABundle)
+
+	// And the API server calls the webhook over that TLS.
+	keys := webhook.NewKeys(selfManagedPrefix)
+	require.Eventually(t, func() bool {
+		pod := kpoPod(ns, map[string]string{keys.Timeout: "30s"}, ptr.To[int64](3600))
+		if err := suite.client.Create(ctx, pod, client.DryRunAll); err != nil {
+			t.Logf("create: %v", err)
+			return false
+		}
+		return pod.Spec.ActiveDeadlineSeconds != nil && *pod.Spec.ActiveDeadlineSeconds <= 30
+	}, 30*time.Second, 200*time.Millisecond)
+
+	// A caBundle reset (what a helm upgrade without lookup would do) is repaired.
+	m.Webhooks[0].ClientConfig.CABundle = nil
+	require.NoError(t, suite.client.Update(ctx, m))
+	require.Eventually(t, func() bool {
+		require.NoError(t, suite.client.Get(ctx, types.NamespacedName{Name: name}, m))
+		return len(m.Webhooks[0].ClientConfig.CABundle) > 0
+	}, 30*time.Second, 200*time.Millisecond)
+}
+
+func TestSelfManagedRotationUnderLoadLosesNoAdmission(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	port, err := freePort()
+	require.NoError(t, err)
+	name := "apd-rotation-" + ns
+	installSelfManagedConfigs(t, name, port)
+	// Serving certificates live 6s and are renewed 4s before expiry, the CA
+	// lives 12s: a serving rotation about every 2s, a CA rotation about every 8s.
+	startSelfManaged(t, ns, name, port,
+		"--ca-validity=12s", "--cert-validity=6s", "--cert-renew-before=4s", "--cert-check-interval=250ms")
+
+	secretKey := types.NamespacedName{Namespace: ns, Name: "webhook-tls"}
+	caOf := func() string {
+		s := &corev1.Secret{}
+		require.NoError(t, suite.client.Get(ctx, secretKey, s))
+		return string(s.Data[certs.CAKeyFile])
+	}
+	firstCA := caOf()
+
+	keys := webhook.NewKeys(selfManagedPrefix)
+	var created, failed atomic.Int64
+	var failures sync.Map
+	serials := map[string]bool{}
+	stop := time.Now().Add(20 * time.Second)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) && created.Load()+failed.Load() < 2000 {
+				pod := kpoPod(ns, map[string]string{keys.Timeout: "1h"}, ptr.To[int64](7200))
+				if err := suite.client.Create(ctx, pod, client.DryRunAll); err != nil {
+					failed.Add(1)
+					failures.Store(err.Error(), true)
+					continue
+				}
+				if pod.Spec.ActiveDeadlineSeconds == nil || *pod.Spec.ActiveDeadlineSeconds > 3600 {
+					failed.Add(1)
+					failures.Store("not clamped", true)
+					continue
+				}
+				created.Add(1)
+			}
+		}()
+	}
+	for time.Now().Before(stop) {
+		if s, err := servedSerial(port); err == nil {
+			serials[s] = true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	wg.Wait()
+
+	failures.Range(func(k, _ any) bool { t.Logf("failure: %v", k); return true })
+	t.Logf("admissions: %d ok, %d failed; serving certificates seen: %d", created.Load(), failed.Load(), len(serials))
+	assert.Zero(t, failed.Load(), "admissions failed during rotation")
+	assert.Greater(t, created.Load(), int64(50))
+	assert.GreaterOrEqual(t, len(serials), 5, "serving certificate rotated")
+	assert.NotEqual(t, firstCA, caOf(), "CA rotated")
+}
