@@ -84,7 +84,9 @@ func decodePodStd(data []byte) (admittedPod, error) {
 }
 
 // scanPod extracts the admitted fields from a JSON object. ok is false when the
-// input is not plainly shaped (the caller then uses the standard decoder).
+// input is not plainly shaped (the caller then uses the standard decoder). It
+// does not validate what it skips: its input is the raw object of an
+// AdmissionReview the framework has already decoded, which validated it.
 func scanPod(data []byte) (p admittedPod, ok bool) {
 	s := scanner{data: data}
 	ok = s.object(func(key []byte) bool {

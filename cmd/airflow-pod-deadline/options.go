@@ -134,9 +134,12 @@ func (o *options) validate() error {
 		if o.webhookConfigName == "" {
 			bad("webhook-configuration-name", "required with --cert-mode=self-managed")
 		}
-		for flag, d := range map[string]time.Duration{"cert-validity": o.certValidity, "ca-validity": o.caValidity, "cert-renew-before": o.certRenewBefore, "cert-check-interval": o.certCheckInterval} {
-			if d <= 0 {
-				bad(flag, "%s is not positive", d)
+		for _, d := range []struct {
+			flag  string
+			value time.Duration
+		}{{"cert-validity", o.certValidity}, {"ca-validity", o.caValidity}, {"cert-renew-before", o.certRenewBefore}, {"cert-check-interval", o.certCheckInterval}} {
+			if d.value <= 0 {
+				bad(d.flag, "%s is not positive", d.value)
 			}
 		}
 		if o.certRenewBefore >= o.certValidity {
