@@ -9,13 +9,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 )
 
 // ControllerName names the controller in logs, metrics and as the events'
@@ -26,8 +28,10 @@ const ControllerName = "airflow-pod-deadline-sweeper"
 // when it changes and again at the exact instant it next needs action
 // (RequeueAfter), never polled.
 type Reconciler struct {
-	// Client reads the (stripped) cache and writes.
-	Client client.Client
+	// Pods is the informer's store of podStates (NewPodInformer).
+	Pods toolscache.Store
+	// Client writes (patch, delete).
+	Client client.Writer
 	// APIReader reads fresh from the API server before every write.
 	APIReader client.Reader
 	Recorder  recorder.EventRecorder
@@ -40,7 +44,6 @@ type Reconciler struct {
 	Now func() time.Time
 
 	mu       sync.Mutex
-	tracked  map[types.NamespacedName]types.UID
 	reported map[types.NamespacedName]report
 	slots    map[types.NamespacedName]time.Time
 }
@@ -52,33 +55,65 @@ type report struct {
 	kind Kind
 }
 
-// SetupWithManager registers the sweeper with mgr, reconciling only pods that
-// carry one of the deadline annotations.
-func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
-	keys := r.Config.Keys
+// SetupWithManager registers the sweeper with mgr, fed by informer (from
+// NewPodInformer) with the pods that carry one of the deadline annotations.
+// The informer runs only while the controller does, that is on the leader.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, informer toolscache.SharedIndexInformer, workers int) error {
+	r.Pods = informer.GetStore()
+	src := source.Func(func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+		enqueue := func(obj any) {
+			if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			if s, ok := obj.(*podState); ok && s.tracked {
+				q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: s.namespace, Name: s.name}})
+			}
+		}
+		// The tracked-pods gauge follows the store, one event at a time.
+		count := func(obj any, delta float64) {
+			if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			if s, ok := obj.(*podState); ok && s.enforced(r.Config) {
+				trackedPods.Add(delta)
+			}
+		}
+		if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc: func(obj any) { count(obj, 1); enqueue(obj) },
+			UpdateFunc: func(old, obj any) {
+				count(old, -1)
+				count(obj, 1)
+				enqueue(obj)
+			},
+			DeleteFunc: func(obj any) { count(obj, -1); enqueue(obj) },
+		}); err != nil {
+			return err
+		}
+		go informer.RunWithContext(ctx)
+		return waitSynced(ctx, informer)
+	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("sweeper").
-		For(&corev1.Pod{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(obj client.Object) bool {
-			return hasDeadline(keys, obj)
-		}))).
+		WatchesRawSource(src).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
 
 // Reconcile implements reconcile.Reconciler.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	var cached corev1.Pod
-	if err := r.Client.Get(ctx, req.NamespacedName, &cached); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.forget(req.NamespacedName)
-			return ctrl.Result{}, nil
-		}
+	state, err := stateOf(r.Pods, req.String())
+	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if state == nil {
+		r.forget(req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+	cached := state.pod(r.Config.Keys)
 	now := r.now()
-	a := Decide(&cached, now, r.Config)
+	a := Decide(cached, now, r.Config)
 	if a.Kind != Lower && a.Kind != Delete {
-		return r.follow(ctx, req.NamespacedName, &cached, a, now), nil
+		return r.follow(ctx, req.NamespacedName, cached, state.who, a, now), nil
 	}
 	if a.Kind == Delete && !r.DryRun {
 		if wait := r.slot(req.NamespacedName, now); wait > 0 {
@@ -104,20 +139,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	case Lower:
 		return r.lower(ctx, req.NamespacedName, fresh, a, now)
 	}
-	return r.follow(ctx, req.NamespacedName, fresh, a, now), nil
+	return r.follow(ctx, req.NamespacedName, fresh, identity(fresh), a, now), nil
 }
 
 // follow does the bookkeeping of the actions that change no pod.
-func (r *Reconciler) follow(ctx context.Context, key types.NamespacedName, pod *corev1.Pod, a Action, now time.Time) ctrl.Result {
+func (r *Reconciler) follow(ctx context.Context, key types.NamespacedName, pod *corev1.Pod, who string, a Action, now time.Time) ctrl.Result {
 	switch a.Kind {
 	case Wait:
-		r.track(key, pod.UID)
 		return ctrl.Result{RequeueAfter: a.At.Sub(now)}
 	case Invalid:
-		r.untrack(key)
 		if r.firstReport(key, pod.UID, Invalid) {
 			logf.FromContext(ctx).Info("pod has a malformed deadline annotation; not enforced", "pod", key)
-			r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonInvalid, eventActionIgnore, "%s", invalidNote(pod, a))
+			r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonInvalid, eventActionIgnore, "%s", invalidNote(who, a))
 			actionsTotal.WithLabelValues(ActionInvalid).Inc()
 		}
 	default:
@@ -129,10 +162,9 @@ func (r *Reconciler) follow(ctx context.Context, key types.NamespacedName, pod *
 func (r *Reconciler) delete(ctx context.Context, key types.NamespacedName, pod *corev1.Pod, a Action, now time.Time) (ctrl.Result, error) {
 	log := logf.FromContext(ctx).WithValues("pod", key, "deadline", a.Deadline, "why", a.Why)
 	if r.DryRun {
-		r.track(key, pod.UID)
 		if r.firstReport(key, pod.UID, Delete) {
 			log.Info("dry run: would delete pod past its execution deadline")
-			r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonExceeded, eventActionDelete, "%s", deleteNote(pod, a, now, true))
+			r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonExceeded, eventActionDelete, "%s", deleteNote(identity(pod), a, now, true))
 			actionsTotal.WithLabelValues(ActionDryRun).Inc()
 		}
 		return ctrl.Result{}, nil
@@ -152,7 +184,7 @@ func (r *Reconciler) delete(ctx context.Context, key types.NamespacedName, pod *
 		return ctrl.Result{}, err
 	}
 	log.Info("deleted pod past its execution deadline", "lag", now.Sub(a.Due).String())
-	r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonExceeded, eventActionDelete, "%s", deleteNote(pod, a, now, false))
+	r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonExceeded, eventActionDelete, "%s", deleteNote(identity(pod), a, now, false))
 	actionsTotal.WithLabelValues(ActionDeleted).Inc()
 	r.forget(key)
 	return ctrl.Result{}, nil
@@ -160,7 +192,6 @@ func (r *Reconciler) delete(ctx context.Context, key types.NamespacedName, pod *
 
 func (r *Reconciler) lower(ctx context.Context, key types.NamespacedName, pod *corev1.Pod, a Action, now time.Time) (ctrl.Result, error) {
 	log := logf.FromContext(ctx).WithValues("pod", key, "deadline", a.Deadline, "activeDeadlineSeconds", a.ActiveDeadlineSeconds)
-	r.track(key, pod.UID)
 	next := ctrl.Result{RequeueAfter: a.At.Sub(now)}
 	if r.DryRun {
 		if r.firstReport(key, pod.UID, Lower) {
@@ -222,30 +253,11 @@ func (r *Reconciler) slot(key types.NamespacedName, now time.Time) time.Duration
 	return 0
 }
 
-func (r *Reconciler) track(key types.NamespacedName, uid types.UID) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.tracked == nil {
-		r.tracked = map[types.NamespacedName]types.UID{}
-	}
-	r.tracked[key] = uid
-	trackedPods.Set(float64(len(r.tracked)))
-}
-
-func (r *Reconciler) untrack(key types.NamespacedName) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.tracked, key)
-	trackedPods.Set(float64(len(r.tracked)))
-}
-
 func (r *Reconciler) forget(key types.NamespacedName) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.tracked, key)
 	delete(r.reported, key)
 	delete(r.slots, key)
-	trackedPods.Set(float64(len(r.tracked)))
 }
 
 // firstReport reports whether this pod has not had this report yet, and

@@ -71,7 +71,11 @@ type Action struct {
 // creation second keeps the sweeper from ever enforcing earlier than the
 // stamped deadline of a pod that met the webhook.
 func Anchor(pod *corev1.Pod) time.Time {
-	return pod.CreationTimestamp.Add(time.Second - time.Nanosecond)
+	return anchor(pod.CreationTimestamp.Time)
+}
+
+func anchor(created time.Time) time.Time {
+	return created.Add(time.Second - time.Nanosecond)
 }
 
 // Decide returns the next action for pod at now (the DESIGN sweeper table).

@@ -42,13 +42,13 @@ func identity(pod *corev1.Pod) string {
 	return " (" + strings.Join(parts, " ") + ")"
 }
 
-func deleteNote(pod *corev1.Pod, a Action, now time.Time, dryRun bool) string {
+func deleteNote(who string, a Action, now time.Time, dryRun bool) string {
 	verb := "Deleted"
 	if dryRun {
 		verb = "Would delete"
 	}
 	return note(fmt.Sprintf("%s: execution deadline %s passed %s ago and %s%s",
-		verb, webhook.FormatDeadline(a.Deadline), webhook.FormatLateness(now.Sub(a.Deadline)), a.Why, identity(pod)))
+		verb, webhook.FormatDeadline(a.Deadline), webhook.FormatLateness(now.Sub(a.Deadline)), a.Why, who))
 }
 
 func lowerNote(pod *corev1.Pod, a Action, dryRun bool) string {
@@ -64,12 +64,12 @@ func lowerNote(pod *corev1.Pod, a Action, dryRun bool) string {
 		verb, from, a.ActiveDeadlineSeconds, webhook.FormatDeadline(a.Deadline), identity(pod)))
 }
 
-func invalidNote(pod *corev1.Pod, a Action) string {
+func invalidNote(who string, a Action) string {
 	msgs := make([]string, 0, len(a.Errors))
 	for _, e := range a.Errors {
 		msgs = append(msgs, e.Error())
 	}
-	return note(fmt.Sprintf("Not enforced (the pod did not pass the admission webhook?): %s%s", strings.Join(msgs, "; "), identity(pod)))
+	return note(fmt.Sprintf("Not enforced (the pod did not pass the admission webhook?): %s%s", strings.Join(msgs, "; "), who))
 }
 
 func note(s string) string {

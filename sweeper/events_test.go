@@ -15,8 +15,8 @@ func TestEventNotes(t *testing.T) {
 	a := Action{Kind: Delete, Deadline: deadline, Due: deadline, Why: WhyNeverStarted}
 	assert.Equal(t,
 		"Deleted: execution deadline 2026-05-20T10:01:00Z passed 1.2s ago and the pod never started (dag_id=etl task_id=load run_id=manual__2026 try_number=2)",
-		deleteNote(pod, a, deadline.Add(1200*time.Millisecond), false))
-	assert.True(t, strings.HasPrefix(deleteNote(pod, a, deadline, true), "Would delete: "))
+		deleteNote(identity(pod), a, deadline.Add(1200*time.Millisecond), false))
+	assert.True(t, strings.HasPrefix(deleteNote(identity(pod), a, deadline, true), "Would delete: "))
 
 	lower := Action{Kind: Lower, Deadline: deadline, ActiveDeadlineSeconds: 40}
 	assert.Equal(t,
@@ -26,11 +26,11 @@ func TestEventNotes(t *testing.T) {
 
 	bare := newPod()
 	bare.Labels = nil
-	assert.NotContains(t, deleteNote(bare, a, deadline, false), "(")
+	assert.NotContains(t, deleteNote(identity(bare), a, deadline, false), "(")
 
 	long := newPod(annotations(map[string]string{keys.Timeout: strings.Repeat("x", 5000)}))
 	inv := Decide(long, deadline, cfg)
-	assert.LessOrEqual(t, len(invalidNote(long, inv)), maxNote)
-	assert.Contains(t, invalidNote(newPod(annotations(map[string]string{keys.Timeout: "soon"})), Decide(newPod(annotations(map[string]string{keys.Timeout: "soon"})), deadline, cfg)),
+	assert.LessOrEqual(t, len(invalidNote(identity(long), inv)), maxNote)
+	assert.Contains(t, invalidNote(identity(newPod()), Decide(newPod(annotations(map[string]string{keys.Timeout: "soon"})), deadline, cfg)),
 		`Not enforced (the pod did not pass the admission webhook?): annotation airflow-pod-deadline.io/execution-timeout: value "soon" is not a duration`)
 }

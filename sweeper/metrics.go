@@ -17,7 +17,7 @@ const (
 var (
 	trackedPods = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "airflow_pod_deadline_tracked_pods",
-		Help: "Pods with a valid execution deadline that the sweeper is waiting on (leader only).",
+		Help: "Pods with a valid execution deadline, neither finished nor being deleted, that the sweeper is waiting on (on the leader; 0 elsewhere).",
 	})
 	actionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "airflow_pod_deadline_sweeper_actions_total",

@@ -12,7 +12,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -40,12 +42,23 @@ func (n *notes) AnnotatedEventf(regarding, related runtime.Object, _ map[string]
 	n.Eventf(regarding, related, eventtype, reason, action, note, args...)
 }
 
-func newReconciler(t *testing.T, funcs interceptor.Funcs) (*sweeper.Reconciler, *notes) {
+// newReconciler builds a sweeper for namespace ns on the real API server,
+// with a running pod informer, its writes going through funcs.
+func newReconciler(t *testing.T, ns string, funcs interceptor.Funcs) (*sweeper.Reconciler, *notes) {
 	t.Helper()
 	c, err := client.NewWithWatch(suite.cfg, client.Options{Scheme: scheme.Scheme})
 	require.NoError(t, err)
+	cs, err := kubernetes.NewForConfig(suite.cfg)
+	require.NoError(t, err)
+	informer, err := sweeper.NewPodInformer(cs, sweeperKeys, ns, "")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go informer.RunWithContext(ctx)
+	require.True(t, toolscache.WaitForCacheSync(ctx.Done(), informer.HasSynced))
 	n := &notes{}
 	return &sweeper.Reconciler{
+		Pods:      informer.GetStore(),
 		Client:    interceptor.NewClient(c, funcs),
 		APIReader: c,
 		Recorder:  n,
@@ -65,7 +78,7 @@ func TestReconcileDeleteSparesSuccessorCreatedAfterTheFreshRead(t *testing.T) {
 	successor := kpoPod(ns, nil, nil)
 	successor.Name = overdue.Name
 
-	r, events := newReconciler(t, interceptor.Funcs{
+	r, events := newReconciler(t, ns, interceptor.Funcs{
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
 			// Between the sweeper's fresh read and its delete, the pod is
 			// replaced by a new one of the same name.
@@ -88,7 +101,7 @@ func TestReconcileRetriesTransientErrors(t *testing.T) {
 	overdue, _ := sweptPod(ns, -time.Second, nil)
 	create(t, overdue)
 	fail := true
-	r, events := newReconciler(t, interceptor.Funcs{
+	r, events := newReconciler(t, ns, interceptor.Funcs{
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
 			if fail {
 				fail = false
@@ -113,7 +126,7 @@ func TestReconcileTreatsVanishedPodAsDone(t *testing.T) {
 	ctx := context.Background()
 	overdue, _ := sweptPod(ns, -time.Second, nil)
 	create(t, overdue)
-	r, events := newReconciler(t, interceptor.Funcs{
+	r, events := newReconciler(t, ns, interceptor.Funcs{
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
 			require.NoError(t, c.Delete(ctx, obj, client.GracePeriodSeconds(0)))
 			return c.Delete(ctx, obj, opts...) // 404 now
@@ -134,7 +147,7 @@ func TestReconcileRateLimitsDeletes(t *testing.T) {
 		pods = append(pods, create(t, pod))
 	}
 	var deletes int
-	r, _ := newReconciler(t, interceptor.Funcs{
+	r, _ := newReconciler(t, ns, interceptor.Funcs{
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
 			deletes++
 			return c.Delete(ctx, obj, opts...)

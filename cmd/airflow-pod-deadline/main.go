@@ -60,10 +60,6 @@ func run(opts *options) error {
 	if opts.metricsSecure {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	cacheOpts, err := sweeperCacheOptions(opts)
-	if err != nil {
-		return err
-	}
 	webhookPort := opts.webhookPort
 	if !opts.enableWebhook {
 		webhookPort = -1
@@ -82,11 +78,11 @@ func run(opts *options) error {
 		Metrics:                       metricsOpts,
 		WebhookServer:                 ctrlwebhook.NewServer(webhookOpts),
 		HealthProbeBindAddress:        opts.probeBindAddress,
+		PprofBindAddress:              opts.pprofBindAddress,
 		LeaderElection:                opts.leaderElect,
 		LeaderElectionID:              leaderElectionID,
 		LeaderElectionNamespace:       opts.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         cacheOpts,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)

@@ -22,6 +22,7 @@ type options struct {
 	metricsBindAddress string
 	metricsSecure      bool
 	probeBindAddress   string
+	pprofBindAddress   string
 	leaderElect        bool
 	leaderElectionNS   string
 	annotationPrefix   string
@@ -62,6 +63,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.metricsBindAddress, "metrics-bind-address", ":8080", `Address of the Prometheus metrics endpoint ("0" disables it).`)
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
 	fs.StringVar(&o.probeBindAddress, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	fs.StringVar(&o.pprofBindAddress, "pprof-bind-address", "", "Address of Go's /debug/pprof endpoints for profiling (empty: off).")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader among replicas to run the sweeper (the webhook runs on every replica).")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (required outside a cluster).")
 	fs.StringVar(&o.annotationPrefix, "annotation-prefix", webhook.DefaultPrefix, "Prefix of the execution-deadline / execution-timeout annotations.")

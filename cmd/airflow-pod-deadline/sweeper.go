@@ -2,18 +2,22 @@ package main
 
 import (
 	"golang.org/x/time/rate"
+	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
-func sweeperCacheOptions(opts *options) (cache.Options, error) {
-	return sweeper.CacheOptions(webhook.NewKeys(opts.annotationPrefix), opts.namespace, opts.podSelector)
-}
-
 func setupSweeper(mgr ctrl.Manager, opts *options, keys webhook.Keys) error {
+	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return err
+	}
+	informer, err := sweeper.NewPodInformer(cs, keys, opts.namespace, opts.podSelector)
+	if err != nil {
+		return err
+	}
 	r := &sweeper.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -22,5 +26,5 @@ func setupSweeper(mgr ctrl.Manager, opts *options, keys webhook.Keys) error {
 		DryRun:    opts.dryRun,
 		Deletes:   rate.NewLimiter(rate.Limit(opts.deletesPerSecond), max(1, int(opts.deletesPerSecond))),
 	}
-	return r.SetupWithManager(mgr, opts.workers)
+	return r.SetupWithManager(mgr, informer, opts.workers)
 }

@@ -1,0 +1,115 @@
+package testenv
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/certs"
+)
+
+// WebhookConfigs reads the Mutating and the Validating webhook configuration
+// from a multi-document YAML file (manifests/install.yaml).
+func WebhookConfigs(path string) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var mutating *admissionregistrationv1.MutatingWebhookConfiguration
+	var validating *admissionregistrationv1.ValidatingWebhookConfiguration
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	for {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			return nil, nil, err
+		}
+		switch meta.Kind {
+		case "MutatingWebhookConfiguration":
+			mutating = &admissionregistrationv1.MutatingWebhookConfiguration{}
+			err = yaml.UnmarshalStrict(doc, mutating)
+		case "ValidatingWebhookConfiguration":
+			validating = &admissionregistrationv1.ValidatingWebhookConfiguration{}
+			err = yaml.UnmarshalStrict(doc, validating)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if mutating == nil || validating == nil {
+		return nil, nil, fmt.Errorf("%s: want one Mutating and one ValidatingWebhookConfiguration", path)
+	}
+	return mutating, validating, nil
+}
+
+// PointAt rewrites a webhook's Service reference into a URL on a local
+// server, as the API server would reach the Service, trusting ca.
+func PointAt(cc *admissionregistrationv1.WebhookClientConfig, hostPort string, ca []byte) {
+	path := ""
+	if cc.Service != nil && cc.Service.Path != nil {
+		path = *cc.Service.Path
+	}
+	url := "https://" + hostPort + path
+	cc.URL, cc.Service, cc.CABundle = &url, nil, ca
+}
+
+// InstallWebhooks creates (or replaces) the configurations from path, served
+// at hostPort with the given CA.
+func InstallWebhooks(ctx context.Context, c client.Client, path, hostPort string, ca []byte) error {
+	mutating, validating, err := WebhookConfigs(path)
+	if err != nil {
+		return err
+	}
+	for i := range mutating.Webhooks {
+		PointAt(&mutating.Webhooks[i].ClientConfig, hostPort, ca)
+	}
+	for i := range validating.Webhooks {
+		PointAt(&validating.Webhooks[i].ClientConfig, hostPort, ca)
+	}
+	for _, obj := range []client.Object{mutating, validating} {
+		if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		if err := c.Create(ctx, obj); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoopbackCerts writes a fresh CA and a serving certificate for 127.0.0.1
+// into dir and returns the CA's PEM for the webhooks' caBundle.
+func LoopbackCerts(dir string) ([]byte, error) {
+	now := time.Now()
+	ca, err := certs.NewCA("airflow-pod-deadline-local-ca", now, 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	serving, err := ca.IssueServing(nil, []net.IP{net.ParseIP("127.0.0.1")}, now, 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	if err := certs.WriteDir(dir, serving, ca.CertPEM); err != nil {
+		return nil, err
+	}
+	return ca.CertPEM, nil
+}
