@@ -116,6 +116,12 @@ func TestSelfManagedCertificatesEndToEnd(t *testing.T) {
 		return pod.Spec.ActiveDeadlineSeconds != nil && *pod.Spec.ActiveDeadlineSeconds <= 30
 	}, 30*time.Second, 200*time.Millisecond)
 
+	// HTTP/2 is off unless --enable-http2 (Rapid Reset, CVE-2023-44487).
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}})
+	require.NoError(t, err)
+	assert.Equal(t, "http/1.1", conn.ConnectionState().NegotiatedProtocol)
+	conn.Close()
+
 	// A caBundle reset (what a helm upgrade without lookup would do) is repaired.
 	m.Webhooks[0].ClientConfig.CABundle = nil
 	require.NoError(t, suite.client.Update(ctx, m))

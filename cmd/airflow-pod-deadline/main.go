@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -56,7 +57,11 @@ func run(opts *options) error {
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
 	}
-	metricsOpts := metricsserver.Options{BindAddress: opts.metricsBindAddress, SecureServing: opts.metricsSecure}
+	var tlsOpts []func(*tls.Config)
+	if !opts.enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metricsOpts := metricsserver.Options{BindAddress: opts.metricsBindAddress, SecureServing: opts.metricsSecure, TLSOpts: tlsOpts}
 	if opts.metricsSecure {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
@@ -64,7 +69,7 @@ func run(opts *options) error {
 	if !opts.enableWebhook {
 		webhookPort = -1
 	}
-	webhookOpts := ctrlwebhook.Options{Host: opts.webhookBindAddress, Port: webhookPort, CertDir: opts.certDir}
+	webhookOpts := ctrlwebhook.Options{Host: opts.webhookBindAddress, Port: webhookPort, CertDir: opts.certDir, TLSOpts: slices.Clone(tlsOpts)}
 	var rotator *certs.Rotator
 	if opts.enableWebhook && opts.certMode == certModeSelfManaged {
 		if rotator, err = newRotator(cfg, scheme, opts); err != nil {
@@ -83,6 +88,9 @@ func run(opts *options) error {
 		LeaderElectionID:              leaderElectionID,
 		LeaderElectionNamespace:       opts.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &opts.leaseDuration,
+		RenewDeadline:                 &opts.renewDeadline,
+		RetryPeriod:                   &opts.retryPeriod,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)

@@ -25,6 +25,10 @@ type options struct {
 	pprofBindAddress   string
 	leaderElect        bool
 	leaderElectionNS   string
+	leaseDuration      time.Duration
+	renewDeadline      time.Duration
+	retryPeriod        time.Duration
+	enableHTTP2        bool
 	annotationPrefix   string
 	enableWebhook      bool
 	enableSweeper      bool
@@ -66,6 +70,10 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.pprofBindAddress, "pprof-bind-address", "", "Address of Go's /debug/pprof endpoints for profiling (empty: off).")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader among replicas to run the sweeper (the webhook runs on every replica).")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (required outside a cluster).")
+	fs.DurationVar(&o.leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a standby replica waits before taking over an unrenewed lease: the sweeper's failover time after a crash.")
+	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps retrying to renew its lease before it gives up leadership (and exits).")
+	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second, "How often replicas try to acquire or renew the lease.")
+	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Offer HTTP/2 on the webhook and metrics servers. Off by default, as in kubebuilder, because of the HTTP/2 Rapid Reset and stream-cancellation CVEs (CVE-2023-44487, CVE-2023-39325); kube-apiserver then calls the webhook over HTTP/1.1 with keep-alive.")
 	fs.StringVar(&o.annotationPrefix, "annotation-prefix", webhook.DefaultPrefix, "Prefix of the execution-deadline / execution-timeout annotations.")
 	fs.BoolVar(&o.enableWebhook, "enable-webhook", true, "Serve the mutating and validating admission webhooks.")
 	fs.BoolVar(&o.enableSweeper, "enable-sweeper", true, "Run the sweeper, which enforces deadlines on live pods.")
@@ -102,6 +110,9 @@ func (o *options) validate() error {
 	}
 	if err := webhook.ValidatePrefix(o.annotationPrefix); err != nil {
 		bad("annotation-prefix", "%v", err)
+	}
+	if o.leaseDuration <= o.renewDeadline || o.renewDeadline <= o.retryPeriod || o.retryPeriod <= 0 {
+		bad("leader-election-lease-duration", "need lease duration %s > renew deadline %s > retry period %s > 0", o.leaseDuration, o.renewDeadline, o.retryPeriod)
 	}
 	if o.kubeletGrace < 0 {
 		bad("kubelet-grace", "%s is negative", o.kubeletGrace)

@@ -1,0 +1,350 @@
+// Command admission measures what our webhooks add to a pod create through a
+// real kube-apiserver, side by side in one run: (a) no admission hook, (b) our
+// mutating + validating webhooks, (c) a MutatingAdmissionPolicy (CEL, inside
+// the API server) setting a static activeDeadlineSeconds, the best a cluster
+// can do without us. The setups are interleaved in rounds so machine drift
+// hits all three. `make bench` runs it; docs/performance.md reports it.
+//
+//	go run ./test/perf/admission -rounds 8 -seq 100 -conc 4 -per-client 50
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+)
+
+type setup string
+
+const (
+	none   setup = "a: no admission hook"
+	ours   setup = "b: airflow-pod-deadline webhooks"
+	policy setup = "c: MutatingAdmissionPolicy (CEL)"
+)
+
+type config struct {
+	root      string
+	binary    string
+	rounds    int
+	seq       int
+	conc      int
+	perClient int
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.root, "root", ".", "repository root")
+	flag.StringVar(&cfg.binary, "binary", "", "airflow-pod-deadline binary to measure (default: build it)")
+	flag.IntVar(&cfg.rounds, "rounds", 8, "rounds; each runs every setup once, in rotating order")
+	flag.IntVar(&cfg.seq, "seq", 100, "sequential creates per setup and round (one client)")
+	flag.IntVar(&cfg.conc, "conc", 4, "concurrent clients")
+	flag.IntVar(&cfg.perClient, "per-client", 50, "creates per concurrent client per setup and round")
+	flag.Parse()
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "admission bench:", err)
+		os.Exit(1)
+	}
+}
+
+type bench struct {
+	cfg     config
+	cp      *testenv.ControlPlane
+	cs      *kubernetes.Clientset
+	hook    *testenv.Proc
+	hostCA  []byte
+	host    string
+	install string
+	// latencies per setup, sequential and concurrent
+	seq, conc map[setup][]time.Duration
+	reviews   float64
+	cpu       float64
+}
+
+func run(cfg config) error {
+	tmp, err := os.MkdirTemp("", "apd-admission-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	root, err := filepath.Abs(cfg.root)
+	if err != nil {
+		return err
+	}
+	if cfg.binary == "" {
+		cfg.binary = filepath.Join(tmp, "airflow-pod-deadline")
+		build := exec.Command("go", "build", "-o", cfg.binary, "./cmd/airflow-pod-deadline")
+		build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building: %w", err)
+		}
+	}
+	cp, err := testenv.StartControlPlane(filepath.Join(root, "bin"), tmp, nil)
+	if err != nil {
+		return err
+	}
+	defer cp.Stop()
+	b := &bench{cfg: cfg, cp: cp, install: filepath.Join(root, "manifests", "install.yaml"),
+		seq: map[setup][]time.Duration{}, conc: map[setup][]time.Duration{}}
+	restCfg := rest.CopyConfig(cp.Config)
+	restCfg.QPS, restCfg.Burst = 5000, 5000
+	if b.cs, err = kubernetes.NewForConfig(restCfg); err != nil {
+		return err
+	}
+	certDir := filepath.Join(tmp, "certs")
+	if b.hostCA, err = testenv.LoopbackCerts(certDir); err != nil {
+		return err
+	}
+	port, err := testenv.FreePort()
+	if err != nil {
+		return err
+	}
+	b.host = fmt.Sprintf("127.0.0.1:%d", port)
+	if b.hook, err = testenv.Start(cfg.binary, cp.Kubeconfig, tmp, "--enable-sweeper=false", "--cert-dir="+certDir,
+		"--webhook-bind-address=127.0.0.1", fmt.Sprintf("--webhook-port=%d", port)); err != nil {
+		return err
+	}
+	defer b.hook.Stop()
+	if err := b.hook.WaitReady(60 * time.Second); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if _, err := b.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+
+	order := []setup{none, ours, policy}
+	for round := range cfg.rounds {
+		for i := range order {
+			s := order[(round+i)%len(order)]
+			if err := b.switchTo(ctx, s); err != nil {
+				return fmt.Errorf("round %d, %s: %w", round, s, err)
+			}
+			if err := b.measure(ctx, s); err != nil {
+				return fmt.Errorf("round %d, %s: %w", round, s, err)
+			}
+		}
+		fmt.Fprintf(os.Stderr, "round %d/%d done\n", round+1, cfg.rounds)
+	}
+	b.report()
+	return nil
+}
+
+func annotatedPod(i int) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: fmt.Sprintf("load-%07d", i),
+			Labels: map[string]string{"dag_id": "bench", "task_id": "load", "run_id": "scheduled__2026-05-20T1000000000-4b5c6d7e8",
+				"try_number": "1", "kubernetes_pod_operator": "True", "airflow_version": "3.2.1", "airflow_kpo_in_cluster": "True"},
+			Annotations: map[string]string{webhook.NewKeys(webhook.DefaultPrefix).Timeout: "1h"},
+		},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			TerminationGracePeriodSeconds: ptr.To[int64](0),
+			ActiveDeadlineSeconds:         ptr.To[int64](7200),
+			Containers: []corev1.Container{{
+				Name: "base", Image: "alpine:3.20", Command: []string{"sh", "-c"}, Args: []string{"sleep 1800"},
+				Env: []corev1.EnvVar{{Name: "AIRFLOW_CTX_DAG_ID", Value: "bench"}, {Name: "AIRFLOW_CTX_TASK_ID", Value: "load"}},
+			}},
+		},
+	}
+}
+
+var counter int
+
+// measure creates the pods of one setup in one round, then removes them so
+// every block starts from the same etcd.
+func (b *bench) measure(ctx context.Context, s setup) error {
+	reviews0, cpu0, err := b.hookCounters()
+	if err != nil {
+		return err
+	}
+	for range b.cfg.seq {
+		counter++
+		d, err := b.create(ctx, s, annotatedPod(counter))
+		if err != nil {
+			return err
+		}
+		b.seq[s] = append(b.seq[s], d)
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var firstErr error
+	for c := range b.cfg.conc {
+		wg.Add(1)
+		base := counter + c*b.cfg.perClient
+		go func() {
+			defer wg.Done()
+			for i := range b.cfg.perClient {
+				d, err := b.create(ctx, s, annotatedPod(base+i+1))
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				b.conc[s] = append(b.conc[s], d)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	counter += b.cfg.conc * b.cfg.perClient
+	if firstErr != nil {
+		return firstErr
+	}
+	if s == ours {
+		reviews1, cpu1, err := b.hookCounters()
+		if err != nil {
+			return err
+		}
+		b.reviews += reviews1 - reviews0
+		b.cpu += cpu1 - cpu0
+	}
+	return b.cs.CoreV1().Pods("bench").DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{})
+}
+
+func (b *bench) create(ctx context.Context, s setup, p *corev1.Pod) (time.Duration, error) {
+	start := time.Now()
+	created, err := b.cs.CoreV1().Pods("bench").Create(ctx, p, metav1.CreateOptions{})
+	d := time.Since(start)
+	if err != nil {
+		return 0, err
+	}
+	// Every setup but the baseline must have clamped the pod.
+	if clamped := *created.Spec.ActiveDeadlineSeconds <= 3600; clamped != (s != none) {
+		return 0, fmt.Errorf("%s: pod admitted with activeDeadlineSeconds %d", s, *created.Spec.ActiveDeadlineSeconds)
+	}
+	return d, nil
+}
+
+func (b *bench) hookCounters() (reviews, cpu float64, err error) {
+	fams, err := b.hook.Metrics()
+	if err != nil {
+		return 0, 0, err
+	}
+	return testenv.Sum(fams["controller_runtime_webhook_requests_total"], nil), testenv.Sum(fams["process_cpu_seconds_total"], nil), nil
+}
+
+const configName = "airflow-pod-deadline"
+
+// switchTo installs the admission hooks of setup s and removes the others,
+// then waits until a create shows s is in effect.
+func (b *bench) switchTo(ctx context.Context, s setup) error {
+	c := b.cp.Client
+	for _, obj := range []client.Object{
+		&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: configName}},
+		&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: configName}},
+		&admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: configName}},
+		&admissionregistrationv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: configName}},
+	} {
+		if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	want := int64(7200)
+	switch s {
+	case ours:
+		if err := testenv.InstallWebhooks(ctx, c, b.install, b.host, b.hostCA); err != nil {
+			return err
+		}
+		want = 3600
+	case policy:
+		if err := c.Create(ctx, mutatingPolicy()); err != nil {
+			return err
+		}
+		if err := c.Create(ctx, &admissionregistrationv1.MutatingAdmissionPolicyBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: configName},
+			Spec:       admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: configName},
+		}); err != nil {
+			return err
+		}
+		want = 3600
+	}
+	// The API server picks configuration changes up asynchronously.
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		p := annotatedPod(0)
+		p.Namespace = "bench"
+		if err := c.Create(ctx, p, client.DryRunAll); err != nil {
+			return err
+		}
+		if ads := p.Spec.ActiveDeadlineSeconds; ads != nil && (*ads == want || (want == 3600 && *ads <= 3600)) {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s never took effect", s)
+}
+
+// mutatingPolicy clamps what it can without code: a static
+// activeDeadlineSeconds for every pod that carries the annotation.
+func mutatingPolicy() *admissionregistrationv1.MutatingAdmissionPolicy {
+	annotated := "has(object.metadata.annotations) && ('" + webhook.NewKeys(webhook.DefaultPrefix).Timeout + "' in object.metadata.annotations)"
+	return &admissionregistrationv1.MutatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: configName},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+				},
+			}}},
+			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "annotated", Expression: annotated}},
+			Mutations: []admissionregistrationv1.Mutation{{
+				PatchType: admissionregistrationv1.PatchTypeApplyConfiguration,
+				ApplyConfiguration: &admissionregistrationv1.ApplyConfiguration{
+					Expression: "Object{spec: Object.spec{activeDeadlineSeconds: 3600}}",
+				},
+			}},
+			FailurePolicy:      ptr.To(admissionregistrationv1.Fail),
+			ReinvocationPolicy: admissionregistrationv1.NeverReinvocationPolicy,
+		},
+	}
+}
+
+func pct(ds []time.Duration, p float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[int(p*float64(len(s)-1))]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+func (b *bench) report() {
+	fmt.Printf("machine: %d CPUs, %s; %d rounds, each setup per round: %d sequential creates, %d clients x %d concurrent creates\n\n",
+		runtime.NumCPU(), runtime.Version(), b.cfg.rounds, b.cfg.seq, b.cfg.conc, b.cfg.perClient)
+	fmt.Println("| setup | p50 sequential | p99 sequential | p50 4 clients | p99 4 clients | creates |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, s := range []setup{none, ours, policy} {
+		fmt.Printf("| %s | %s | %s | %s | %s | %d |\n", s, ms(pct(b.seq[s], .5)), ms(pct(b.seq[s], .99)),
+			ms(pct(b.conc[s], .5)), ms(pct(b.conc[s], .99)), len(b.seq[s])+len(b.conc[s]))
+	}
+	a, o, c := pct(b.seq[none], .5), pct(b.seq[ours], .5), pct(b.seq[policy], .5)
+	fmt.Printf("\nsequential p50: ours adds %s over no hook (b/a = %.2f); the CEL policy adds %s (b/c = %.2f)\n",
+		ms(o-a), float64(o)/float64(a), ms(c-a), float64(o)/float64(c))
+	ac, oc, cc := pct(b.conc[none], .5), pct(b.conc[ours], .5), pct(b.conc[policy], .5)
+	fmt.Printf("4 clients p50: ours adds %s (b/a = %.2f); the CEL policy adds %s (b/c = %.2f)\n",
+		ms(oc-ac), float64(oc)/float64(ac), ms(cc-ac), float64(oc)/float64(cc))
+	if b.reviews > 0 {
+		fmt.Printf("webhook process CPU: %.3f ms per review (%.0f reviews, %.2f s CPU, background included)\n",
+			b.cpu/b.reviews*1000, b.reviews, b.cpu)
+	}
+
+}
