@@ -100,8 +100,9 @@ func installWebhooks(ctx context.Context, c client.Client, path, hostPort string
 }
 
 // startSharedWebhook starts the webhook server the webhook tests share
-// (sweeper off: sweeper tests run their own) with a fresh CA, and installs
-// manifests/webhooks.yaml pointing at it.
+// (sweeper off: sweeper tests run their own) with a fresh CA, and installs the
+// webhook configurations of manifests/install.yaml (the Helm chart rendered
+// with its defaults) pointing at it.
 func startSharedWebhook() (func(), error) {
 	now := time.Now()
 	ca, err := certs.NewCA("airflow-pod-deadline-test-ca", now, 24*time.Hour)
@@ -134,7 +135,7 @@ func startSharedWebhook() (func(), error) {
 	}
 	suite.webhook, suite.webhookCA = p, ca.CertPEM
 	ctx := context.Background()
-	if err := installWebhooks(ctx, suite.client, filepath.Join(suite.root, "manifests", "webhooks.yaml"), fmt.Sprintf("127.0.0.1:%d", port), ca.CertPEM); err != nil {
+	if err := installWebhooks(ctx, suite.client, filepath.Join(suite.root, "manifests", "install.yaml"), fmt.Sprintf("127.0.0.1:%d", port), ca.CertPEM); err != nil {
 		stop()
 		return nil, err
 	}
