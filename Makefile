@@ -44,3 +44,25 @@ bench:
 
 clean:
 	rm -f $(BINARY)
+
+## manifests: manifests/install.yaml, the Helm chart rendered for `kubectl apply -f`
+## (default values: self-managed TLS, release and namespace airflow-pod-deadline).
+.PHONY: manifests image
+CHART := manifests/chart/airflow-pod-deadline
+manifests:
+	./test/tools/build.sh helm
+	{ cat manifests/chart/install-namespace.yaml; \
+	  bin/helm template airflow-pod-deadline $(CHART) --namespace airflow-pod-deadline; } > manifests/install.yaml.tmp
+	mv manifests/install.yaml.tmp manifests/install.yaml
+
+## image: the container image (needs a Docker engine, absent from CI here).
+IMG ?= ghcr.io/airflow-pod-deadline/airflow-pod-deadline:dev
+image:
+	docker build -t $(IMG) .
+
+## demo: the whole story in about a minute, on a local etcd + kube-apiserver
+## with the real binary (test/demo): admission, refusals, the sweeper, audit.
+.PHONY: demo
+demo: bin-tools build
+	$(GO) build -o bin/airflow-pod-deadline-demo ./test/demo
+	./bin/airflow-pod-deadline-demo

@@ -1,0 +1,67 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestDemo runs the program behind `make demo` (test/demo) end to end, so the
+// story the README promises cannot rot. The demo starts its own etcd and
+// kube-apiserver, so it shares nothing with the suite but the binary built
+// for this run. Not parallel: an extra control plane starting next to the
+// timing-sensitive sweeper tests would only make them flakier.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo takes about 40 seconds")
+	}
+	demo := filepath.Join(t.TempDir(), "demo")
+	build := exec.Command("go", "build", "-o", demo, "./test/demo")
+	build.Dir = suite.root
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "building the demo:\n%s", out)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, demo, "-binary="+suite.binary)
+	cmd.Dir = suite.root
+	// On timeout the demo gets SIGTERM, as from Ctrl-C, and stops what it started.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = time.Minute
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	start := time.Now()
+	err = cmd.Run()
+	elapsed := time.Since(start)
+	t.Logf("demo output (%s):\n%s", elapsed.Round(time.Second), output.String())
+	require.NoError(t, err, "the demo failed")
+
+	for what, pattern := range map[string]string{
+		"admission warning":      `(?m)^Warning: airflow-pod-deadline: activeDeadlineSeconds 3600 -> \d+ to fit execution deadline `,
+		"clamped pod":            `(?m)^  activeDeadlineSeconds: (20|1\d|\d)$`,
+		"late pod refused":       `denied the request: execution deadline \S+ passed \S+ ago; the task has exceeded its execution_timeout`,
+		"malformed refused":      `denied the request: .*airflow-pod-deadline\.io/execution-timeout.*"half an hour".*accepted forms`,
+		"audit event":            `Warning\s+ExecutionDeadlineExceeded\s+pod/run-long-pod-\S+\s+Deleted: .*\(dag_id=kpo_execution_timeout_demo task_id=run_long_pod .*try_number=1\)`,
+		"sweeper metric":         `(?m)^airflow_pod_deadline_sweeper_actions_total\{action="deleted"\} 1$`,
+		"binary stopped cleanly": `stopped airflow-pod-deadline with SIGTERM, clean exit`,
+		"control plane stopped":  `stopped kube-apiserver and etcd`,
+		"scratch directory gone": `removed \S+airflow-pod-deadline-demo-\S+`,
+		"final verdict":          `demo passed in `,
+		"summary":                `ok 4\. Pending pod deleted by the sweeper`,
+	} {
+		assert.Regexp(t, regexp.MustCompile(pattern), output.String(), what)
+	}
+	if dir := regexp.MustCompile(`Scratch directory (\S+) `).FindStringSubmatch(output.String()); assert.NotNil(t, dir) {
+		assert.NoDirExists(t, dir[1], "the demo must remove its scratch directory")
+	}
+	// How long it took is reported, not asserted: machines are noisy. The
+	// 3-minute context above only keeps a hung demo from hanging CI.
+}
