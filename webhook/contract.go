@@ -75,8 +75,26 @@ type AnnotationError struct {
 }
 
 func (e *AnnotationError) Error() string {
-	return fmt.Sprintf("annotation %s: value %q %s; accepted forms: %s", e.Key, e.Value, e.Reason, e.Forms)
+	return fmt.Sprintf("annotation %s: value %s %s; accepted forms: %s", e.Key, e.Quoted(), e.Reason, e.Forms)
 }
+
+// maxQuoted bounds how much of a bad value a message repeats. Annotations may
+// hold up to 256 KiB, and quoting escapes a control byte into six: echoing a
+// hostile value in full would multiply it in every denial and log line.
+const maxQuoted = 64
+
+// Quoted is the value as messages show it: quoted, cut after maxQuoted bytes
+// with its full length noted.
+func (e *AnnotationError) Quoted() string {
+	if len(e.Value) <= maxQuoted {
+		return strconv.Quote(e.Value)
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(e.Value[:maxQuoted]), len(e.Value))
+}
+
+// maxValue is longer than any accepted form; a longer value is refused before
+// it is parsed.
+const maxValue = 64
 
 // Deadline is the execution deadline a pod carries, resolved from its
 // annotations.
@@ -224,10 +242,17 @@ func checkSpaces(v string) string {
 }
 
 func parseDeadline(v string) (time.Time, string) {
+	if len(v) > maxValue {
+		return time.Time{}, "is too long"
+	}
 	if reason := checkSpaces(v); reason != "" {
 		return time.Time{}, reason
 	}
 	if epochRe.MatchString(v) {
+		if whole, _, _ := strings.Cut(v, "."); len(strings.TrimLeft(whole, "0")) >= 12 {
+			// Seconds since 1970 have 10 digits until 2286.
+			return time.Time{}, "has too many digits for epoch seconds (epoch milliseconds or microseconds?)"
+		}
 		secs, reason := parseSeconds(v)
 		if reason != "" {
 			return time.Time{}, reason
@@ -251,6 +276,9 @@ func parseDeadline(v string) (time.Time, string) {
 }
 
 func parseTimeout(v string) (time.Duration, string) {
+	if len(v) > maxValue {
+		return 0, "is too long"
+	}
 	if reason := checkSpaces(v); reason != "" {
 		return 0, reason
 	}

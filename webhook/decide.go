@@ -72,16 +72,9 @@ type Mutation struct {
 // activeDeadlineSeconds to the remaining budget, stamp the absolute deadline
 // when a timeout was given, refuse a pod whose deadline has passed.
 func DecideMutation(pod *corev1.Pod, now time.Time, cfg Config) Mutation {
-	d, ok, errs := cfg.Keys.Resolve(pod.Annotations, now)
-	if len(errs) > 0 {
-		return Mutation{Result: ResultInvalid, Denial: annotationErrors(errs).ToAggregate().Error()}
-	}
-	if !ok {
-		return Mutation{Result: ResultUnchanged}
-	}
-	r := RemainingSeconds(d.At, now)
-	if r <= 0 {
-		return Mutation{Result: ResultDenied, Denial: LateMessage(d.At, now), Deadline: d.At}
+	d, r, verdict, done := admitCreate(pod, now, cfg)
+	if done {
+		return Mutation{Result: verdict.Result, Denial: verdict.Denial, Deadline: d.At}
 	}
 
 	m := Mutation{Result: ResultUnchanged, Deadline: d.At}
@@ -123,8 +116,27 @@ func DecideMutation(pod *corev1.Pod, now time.Time, cfg Config) Mutation {
 	return m
 }
 
+// admitCreate is what both webhooks decide first about a created pod: done
+// with a verdict when the pod asks for no deadline, has a malformed
+// annotation or is already late; otherwise its deadline d and the r seconds
+// left.
+func admitCreate(pod *corev1.Pod, now time.Time, cfg Config) (d Deadline, r int64, verdict Validation, done bool) {
+	d, ok, errs := cfg.Keys.Resolve(pod.Annotations, now)
+	switch {
+	case len(errs) > 0:
+		return d, 0, Validation{Result: ResultInvalid, Denial: annotationErrors(errs).ToAggregate().Error()}, true
+	case !ok:
+		return d, 0, Validation{Result: ResultUnchanged}, true
+	}
+	if r = RemainingSeconds(d.At, now); r <= 0 {
+		return d, r, Validation{Result: ResultDenied, Denial: LateMessage(d.At, now)}, true
+	}
+	return d, r, Validation{}, false
+}
+
 // LateMessage is the denial for a pod created after its deadline. KPO does not
-// retry a 403, so this is the line the Airflow task log ends with.
+// retry a 403: the task fails at once, and its log shows this message inside
+// the API server's answer to the create.
 func LateMessage(deadline, now time.Time) string {
 	return fmt.Sprintf("execution deadline %s passed %s ago; the task has exceeded its execution_timeout",
 		FormatDeadline(deadline), FormatLateness(now.Sub(deadline)))
@@ -141,16 +153,9 @@ type Validation struct {
 // parse and activeDeadlineSeconds fits the remaining budget (within
 // cfg.Tolerance), whatever other mutating webhooks did after ours.
 func ValidateCreate(pod *corev1.Pod, now time.Time, cfg Config) Validation {
-	d, ok, errs := cfg.Keys.Resolve(pod.Annotations, now)
-	if len(errs) > 0 {
-		return Validation{Result: ResultInvalid, Denial: annotationErrors(errs).ToAggregate().Error()}
-	}
-	if !ok {
-		return Validation{Result: ResultUnchanged}
-	}
-	r := RemainingSeconds(d.At, now)
-	if r <= 0 {
-		return Validation{Result: ResultDenied, Denial: LateMessage(d.At, now)}
+	d, r, verdict, done := admitCreate(pod, now, cfg)
+	if done {
+		return verdict
 	}
 	limit := RemainingSeconds(d.At.Add(cfg.Tolerance), now)
 	path := field.NewPath("spec", "activeDeadlineSeconds")
@@ -208,7 +213,12 @@ func annotationPath(key string) *field.Path {
 func annotationErrors(errs []*AnnotationError) field.ErrorList {
 	list := make(field.ErrorList, 0, len(errs))
 	for _, e := range errs {
-		list = append(list, field.Invalid(annotationPath(e.Key), e.Value, e.Reason+"; accepted forms: "+e.Forms))
+		value, detail := e.Value, e.Reason
+		if len(value) > maxQuoted {
+			// Bounded, as in AnnotationError.Quoted.
+			value, detail = value[:maxQuoted], fmt.Sprintf("%s (shown cut at %d of its %d bytes)", detail, maxQuoted, len(e.Value))
+		}
+		list = append(list, field.Invalid(annotationPath(e.Key), value, detail+"; accepted forms: "+e.Forms))
 	}
 	return list
 }

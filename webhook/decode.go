@@ -100,12 +100,14 @@ func scanPod(data []byte) (p admittedPod, ok bool) {
 				if !s.skip() {
 					return false
 				}
-				p.Metadata.Annotations = nil
-				if raw := data[start:s.i]; string(raw) != "null" {
-					// Small; the standard decoder handles escapes in keys and values.
-					return json.UnmarshalCaseSensitivePreserveInts(raw, &p.Metadata.Annotations) == nil
+				// As encoding/json: null clears the map, a repeated key merges
+				// into it. Small; the standard decoder handles escapes.
+				raw := data[start:s.i]
+				if string(raw) == "null" {
+					p.Metadata.Annotations = nil
+					return true
 				}
-				return true
+				return json.UnmarshalCaseSensitivePreserveInts(raw, &p.Metadata.Annotations) == nil
 			})
 		case "spec":
 			return s.object(func(key []byte) bool {

@@ -67,6 +67,8 @@ func FuzzDecodePod(f *testing.F) {
 	f.Add([]byte(`{"metadata":{"annotations":{"k":"v\"\\u00e9"}},"spec":{"activeDeadlineSeconds":5}}`))
 	f.Add([]byte(`{"metadata":{"annotations":null},"spec":{"activeDeadlineSeconds":null}}`))
 	f.Add([]byte(`{"metadata":{"annotations":{"k":"1"},"annotations":{"k":"2"}}}`))
+	f.Add([]byte(`{"metadata":{"annotations":{"a":"1"},"annotations":{}}}`)) // merged, as encoding/json does
+	f.Add([]byte(`{"metadata":{"annotations":{"a":"1"}},"metadata":{"annotations":null}}`))
 	f.Add([]byte(`{"meta\u0064ata":{"annotations":{"k":"v"}}}`))
 	f.Add([]byte(`{"spec":{"activeDeadlineSeconds":1e3}}`))
 	f.Add([]byte(`{"spec":{"containers":[{"args":["}","]","\"{"]}],"activeDeadlineSeconds":7}} `))
