@@ -47,8 +47,13 @@ func (s *podState) GetObjectMeta() metav1.Object {
 	return &metav1.ObjectMeta{Namespace: s.namespace, Name: s.name}
 }
 
-// toState is the informer's transform: a full pod in, its podState out.
-func toState(keys webhook.Keys) toolscache.TransformFunc {
+// toState is the informer's transform: a full pod in, its podState out. Pods
+// in an excluded namespace keep their identity only: never reconciled.
+func toState(keys webhook.Keys, exclude ...string) toolscache.TransformFunc {
+	excluded := map[string]bool{}
+	for _, ns := range exclude {
+		excluded[ns] = true
+	}
 	// One string per namespace instead of one per pod. The transform runs
 	// under the informer queue's lock, one object at a time.
 	namespaces := map[string]string{}
@@ -67,7 +72,7 @@ func toState(keys webhook.Keys) toolscache.TransformFunc {
 		s := &podState{namespace: ns, name: pod.Name, uid: pod.UID}
 		d, hasD := pod.Annotations[keys.Deadline]
 		t, hasT := pod.Annotations[keys.Timeout]
-		if !hasD && !hasT {
+		if (!hasD && !hasT) || excluded[ns] {
 			return s, nil // identity only: never reconciled
 		}
 		s.tracked, s.deadline, s.timeout = true, d, t
@@ -116,19 +121,29 @@ func (s *podState) pod(keys webhook.Keys) *corev1.Pod {
 	return p
 }
 
-// NewPodInformer watches the pods in scope (namespace "" is all namespaces;
-// labelSelector may be empty) and stores a podState for each.
-func NewPodInformer(cs kubernetes.Interface, keys webhook.Keys, namespace, labelSelector string) (toolscache.SharedIndexInformer, error) {
-	if _, err := labels.Parse(labelSelector); err != nil {
+// Scope is which pods the sweeper watches.
+type Scope struct {
+	// Namespace limits the watch to one namespace ("": all).
+	Namespace string
+	// LabelSelector limits it to matching pods ("": all).
+	LabelSelector string
+	// ExcludeNamespaces are never enforced, like the webhooks'
+	// namespaceSelector exclusions.
+	ExcludeNamespaces []string
+}
+
+// NewPodInformer watches the pods in scope and stores a podState for each.
+func NewPodInformer(cs kubernetes.Interface, keys webhook.Keys, scope Scope) (toolscache.SharedIndexInformer, error) {
+	if _, err := labels.Parse(scope.LabelSelector); err != nil {
 		return nil, fmt.Errorf("pod label selector: %w", err)
 	}
-	lw := toolscache.NewFilteredListWatchFromClient(cs.CoreV1().RESTClient(), "pods", namespace, func(o *metav1.ListOptions) {
-		o.LabelSelector = labelSelector
+	lw := toolscache.NewFilteredListWatchFromClient(cs.CoreV1().RESTClient(), "pods", scope.Namespace, func(o *metav1.ListOptions) {
+		o.LabelSelector = scope.LabelSelector
 	})
 	inf := toolscache.NewSharedIndexInformerWithOptions(lw, &corev1.Pod{}, toolscache.SharedIndexInformerOptions{
 		ObjectDescription: "pods (execution deadlines)",
 	})
-	if err := inf.SetTransform(toState(keys)); err != nil {
+	if err := inf.SetTransform(toState(keys, scope.ExcludeNamespaces...)); err != nil {
 		return nil, err
 	}
 	return inf, nil

@@ -81,6 +81,17 @@ func TestTransformInternsNamespaces(t *testing.T) {
 	assert.Same(t, unsafe.StringData(a.(*podState).namespace), unsafe.StringData(b.(*podState).namespace))
 }
 
+func TestExcludedNamespaceIsIdentityOnly(t *testing.T) {
+	got, err := toState(keys, "kube-system", "airflow")(newPod(started(created), ads(3600)))
+	require.NoError(t, err)
+	s := got.(*podState)
+	assert.False(t, s.tracked)
+	assert.False(t, s.enforced(cfg))
+	got, err = toState(keys, "kube-system")(newPod())
+	require.NoError(t, err)
+	assert.True(t, got.(*podState).tracked)
+}
+
 func TestPodStateIsSmall(t *testing.T) {
 	// The point of podState: a fraction of the 1.2 KiB of a corev1.Pod struct.
 	assert.Less(t, unsafe.Sizeof(podState{}), unsafe.Sizeof(corev1.Pod{})/4)

@@ -65,7 +65,7 @@ func TestReadinessWaitsForServingCertificate(t *testing.T) {
 	t.Cleanup(p.stop)
 
 	healthy := func(path string) bool {
-		resp, err := http.Get("http://" + p.probeAddr + path)
+		resp, err := http.Get("http://" + p.ProbeAddr + path)
 		if err != nil {
 			return false
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,32 +29,7 @@ const selfManagedPrefix = "self-managed.airflow-pod-deadline.io"
 // under name, for selfManagedPrefix, pointing at 127.0.0.1:port with an empty
 // caBundle: the binary must inject it.
 func installSelfManagedConfigs(t *testing.T, name string, port int) {
-	t.Helper()
-	ctx := context.Background()
-	mutating, validating, err := webhookConfigs(filepath.Join(suite.root, "manifests", "install.yaml"))
-	require.NoError(t, err)
-	mutating.Name, validating.Name = name, name
-	host := fmt.Sprintf("127.0.0.1:%d", port)
-	for i := range mutating.Webhooks {
-		pointAt(&mutating.Webhooks[i].ClientConfig, host, nil)
-		retarget(mutating.Webhooks[i].MatchConditions)
-	}
-	for i := range validating.Webhooks {
-		pointAt(&validating.Webhooks[i].ClientConfig, host, nil)
-		retarget(validating.Webhooks[i].MatchConditions)
-	}
-	require.NoError(t, suite.client.Create(ctx, mutating))
-	require.NoError(t, suite.client.Create(ctx, validating))
-	t.Cleanup(func() {
-		_ = suite.client.Delete(ctx, mutating)
-		_ = suite.client.Delete(ctx, validating)
-	})
-}
-
-func retarget(conds []admissionregistrationv1.MatchCondition) {
-	for i := range conds {
-		conds[i].Expression = strings.ReplaceAll(conds[i].Expression, webhook.DefaultPrefix+"/", selfManagedPrefix+"/")
-	}
+	installConfigs(t, name, selfManagedPrefix, port, nil)
 }
 
 func startSelfManaged(t *testing.T, ns, configName string, port int, args ...string) *proc {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/certs"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
@@ -105,6 +105,9 @@ func chartCases() []chartCase {
 					assert.Equal(t, int32(10), *w.timeout)
 					assert.Equal(t, []string{"kube-system", ns, "airflow-dev", "team-b"}, excludedNamespaces(t, w.selector))
 				}
+				// The sweeper leaves the same namespaces alone.
+				args, _ := m.args(t)
+				assert.Equal(t, "kube-system,"+ns+",airflow-dev,team-b", args["exclude-namespaces"])
 			},
 		},
 		{
@@ -326,6 +329,7 @@ func checkDefaults(t *testing.T, m *manifest, ns string) {
 		"annotation-prefix":          webhook.DefaultPrefix,
 		"dry-run":                    "false",
 		"kubelet-grace":              "15s",
+		"exclude-namespaces":         "kube-system," + ns,
 		"leader-elect":               "true",
 		"leader-election-namespace":  ns,
 		"webhook-port":               "9443",
@@ -758,23 +762,6 @@ func TestChartObjectsDryRun(t *testing.T) {
 	}
 }
 
-// sharedWebhookAddr is the host:port the shared webhook server listens on.
-func sharedWebhookAddr(t testing.TB) string {
-	t.Helper()
-	host, port := "", ""
-	for _, a := range suite.webhook.cmd.Args {
-		if v, ok := strings.CutPrefix(a, "--webhook-port="); ok {
-			port = v
-		}
-		if v, ok := strings.CutPrefix(a, "--webhook-bind-address="); ok {
-			host = v
-		}
-	}
-	require.NotEmpty(t, port)
-	require.NotEmpty(t, host)
-	return net.JoinHostPort(host, port)
-}
-
 // reviewsFor is how many admission reviews the shared server answers for a
 // server-side dry-run create of one annotated pod in ns.
 func reviewsFor(t testing.TB, ns string) float64 {
@@ -800,9 +787,8 @@ func TestChartWebhooksLive(t *testing.T) {
 
 	m := renderChart(t, "apd-chart", releaseNS, vals{}.with("webhook.excludeNamespaces", []any{excluded}))
 	mut, val := webhookConfigsOf(t, m, "apd-chart-airflow-pod-deadline")
-	addr := sharedWebhookAddr(t)
-	pointAt(&mut.Webhooks[0].ClientConfig, addr, suite.webhookCA)
-	pointAt(&val.Webhooks[0].ClientConfig, addr, suite.webhookCA)
+	testenv.PointAt(&mut.Webhooks[0].ClientConfig, suite.webhookAt, suite.webhookCA)
+	testenv.PointAt(&val.Webhooks[0].ClientConfig, suite.webhookAt, suite.webhookCA)
 
 	require.Equal(t, 2.0, reviewsFor(t, ns), "before: the shared configurations only")
 	require.NoError(t, suite.client.Create(ctx, mut))

@@ -44,7 +44,7 @@ func faultScale() int {
 func installConfigs(t *testing.T, name, prefix string, port int, ca []byte) {
 	t.Helper()
 	ctx := context.Background()
-	mutating, validating, err := testenv.WebhookConfigs(filepath.Join(suite.root, "manifests", "install.yaml"))
+	mutating, validating, err := testenv.WebhookConfigs(installYAML())
 	require.NoError(t, err)
 	mutating.Name, validating.Name = name, name
 	host := fmt.Sprintf("127.0.0.1:%d", port)
@@ -245,7 +245,7 @@ func apiServerProcess(t *testing.T, cp *testenv.ControlPlane) (int, []string) {
 
 func TestFaultAPIServerRestartDuringSweep(t *testing.T) {
 	// Its own control plane: the shared one must not go down under other tests.
-	cp, err := testenv.StartControlPlane(filepath.Join(suite.root, "bin"), t.TempDir(), nil)
+	cp, err := testenv.StartControlPlane(filepath.Join(suite.root, "bin"), testenv.Options{Dir: t.TempDir()})
 	require.NoError(t, err)
 	var restarted *exec.Cmd
 	t.Cleanup(func() {
@@ -258,16 +258,16 @@ func TestFaultAPIServerRestartDuringSweep(t *testing.T) {
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "restart"}}
 	require.NoError(t, cp.Client.Create(ctx, ns))
-	p, err := testenv.Start(suite.binary, cp.Kubeconfig, t.TempDir(), "--enable-webhook=false",
+	p, err := testenv.Start(suite.binary, cp.Kubeconfig, filepath.Join(t.TempDir(), "sweeper.log"), "--enable-webhook=false",
 		"--namespace=restart", "--annotation-prefix="+sweeperPrefix)
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		p.Stop()
+		_ = p.Stop(20 * time.Second)
 		if t.Failed() {
 			t.Logf("sweeper log:\n%s", p.Tail(60))
 		}
 	})
-	require.NoError(t, p.WaitReady(30*time.Second))
+	require.NoError(t, p.WaitReady(ctx, 30*time.Second))
 
 	n := 10 * faultScale()
 	var pods []*corev1.Pod

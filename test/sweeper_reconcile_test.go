@@ -50,7 +50,7 @@ func newReconciler(t *testing.T, ns string, funcs interceptor.Funcs) (*sweeper.R
 	require.NoError(t, err)
 	cs, err := kubernetes.NewForConfig(suite.cfg)
 	require.NoError(t, err)
-	informer, err := sweeper.NewPodInformer(cs, sweeperKeys, ns, "")
+	informer, err := sweeper.NewPodInformer(cs, sweeperKeys, sweeper.Scope{Namespace: ns})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

@@ -336,3 +336,19 @@ func TestSweeperReportsMalformedAnnotationOnce(t *testing.T) {
 	assert.Equal(t, ptr.To[int64](3600), got.Spec.ActiveDeadlineSeconds)
 	assert.Zero(t, p.metric(t, "airflow_pod_deadline_tracked_pods", nil))
 }
+
+func TestSweeperLeavesExcludedNamespacesAlone(t *testing.T) {
+	t.Parallel()
+	excluded, watched := newNamespace(t), newNamespace(t)
+	// Cluster-wide, with a prefix of its own so no other test's pods are in scope.
+	prefix := "exclude-test.airflow-pod-deadline.io"
+	keys := webhook.NewKeys(prefix)
+	startTestProc(t, "--enable-webhook=false", "--annotation-prefix="+prefix, "--exclude-namespaces=kube-system,"+excluded)
+	due := webhook.FormatDeadline(time.Now().Add(2 * time.Second))
+	spared := create(t, kpoPod(excluded, map[string]string{keys.Deadline: due}, nil))
+	control := create(t, kpoPod(watched, map[string]string{keys.Deadline: due}, nil))
+
+	waitDeleting(t, control)
+	assert.False(t, deleting(t, spared), "a pod in an excluded namespace was deleted")
+	assert.Empty(t, events(t, spared, sweeper.ReasonExceeded))
+}

@@ -56,12 +56,21 @@ func certSecretNamespace(flagValue string) (string, error) {
 	return "", errors.New("--cert-secret-namespace: not set, and neither $POD_NAMESPACE nor the in-cluster namespace is available")
 }
 
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(list string) []string {
+	var out []string
+	for _, n := range strings.Split(list, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // splitNames splits --cert-dns-names into DNS names and IP addresses.
 func splitNames(list string) (dnsNames []string, ips []net.IP) {
-	for _, n := range strings.Split(list, ",") {
-		n = strings.TrimSpace(n)
+	for _, n := range splitList(list) {
 		switch ip := net.ParseIP(n); {
-		case n == "":
 		case ip != nil:
 			ips = append(ips, ip)
 		default:

@@ -14,7 +14,9 @@ func setupSweeper(mgr ctrl.Manager, opts *options, keys webhook.Keys) error {
 	if err != nil {
 		return err
 	}
-	informer, err := sweeper.NewPodInformer(cs, keys, opts.namespace, opts.podSelector)
+	informer, err := sweeper.NewPodInformer(cs, keys, sweeper.Scope{
+		Namespace: opts.namespace, LabelSelector: opts.podSelector, ExcludeNamespaces: splitList(opts.excludeNamespaces),
+	})
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
 // scenes is the number of scenes, for the "n/4" headings.
@@ -37,7 +39,7 @@ type demo struct {
 	kubectlPath string
 	kubeconfig  string
 	client      client.Client // for the checks behind each scene
-	app         *process      // the airflow-pod-deadline binary
+	app         *testenv.Proc // the airflow-pod-deadline binary
 	metricsURL  string
 
 	// The first scene's pod, which the last scene watches being swept.
@@ -219,7 +221,7 @@ func (d *demo) summary() {
 func (d *demo) reportFailure(err error) {
 	fmt.Fprintf(d.out, "\nFAILED: %v\n", err)
 	if d.app != nil {
-		fmt.Fprintf(d.out, "Last lines of the airflow-pod-deadline log (%s):\n%s\n", d.app.logPath, d.app.tail(40))
+		fmt.Fprintf(d.out, "Last lines of the airflow-pod-deadline log (%s):\n%s\n", d.app.Log, d.app.Tail(40))
 	}
 }
 

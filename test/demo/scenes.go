@@ -13,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
 // The annotation contract with the default prefix (DESIGN.md). Spelled out
@@ -38,8 +40,8 @@ func (d *demo) admitKPOPod(ctx context.Context) error {
 	d.pod = kpoPodName("run_long_pod")
 	d.scene(1, "A KubernetesPodOperator pod with a 20-second execution_timeout",
 		"This is the pod Airflow's KubernetesPodOperator (KPO) creates, with the labels it",
-		"sets. The annotation carries the task's execution_timeout (set in the DAG or by",
-		"the pod_mutation_hook). The pod asks for activeDeadlineSeconds: 3600; the",
+		"sets. The annotation carries the task's execution_timeout (set in the DAG; the",
+		"pod_mutation_hook stamps the absolute execution-deadline instead). The pod asks for activeDeadlineSeconds: 3600; the",
 		"webhook lowers it to the 20 seconds left and says so in a warning.")
 	before := time.Now()
 	out, err := d.kubectl(ctx, kpoPodYAML(d.pod, "run_long_pod", timeoutKey, "20s"), "create", "-f", "-")
@@ -246,7 +248,7 @@ func (d *demo) showDeleteMetric(ctx context.Context) error {
 	const want = family + `{action="deleted"} 1`
 	d.say("", "And the sweeper's Prometheus counter, from the binary's metrics endpoint:")
 	err := poll(ctx, 10*time.Second, func() (bool, error) {
-		body, err := httpGet(ctx, d.metricsURL)
+		body, err := testenv.HTTPGet(ctx, d.metricsURL)
 		return strings.Contains(body, want+"\n"), err
 	})
 	if _, showErr := d.curlGrep(ctx, d.metricsURL, family); showErr != nil {

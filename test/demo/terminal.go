@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
 // The demo is read by people who have never seen the project: every scene is
@@ -154,7 +156,7 @@ func (d *demo) kubectlUntil(ctx context.Context, timeout time.Duration, done fun
 func (d *demo) kubectlCmd(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, d.kubectlPath, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.kubeconfig, "KUBECACHEDIR="+d.path("kube-cache"))
-	cmd.SysProcAttr = childProcAttr(false) // a watch must not outlive a killed demo
+	cmd.SysProcAttr = testenv.ChildProcAttr(false) // a watch must not outlive a killed demo
 	return cmd
 }
 
@@ -162,7 +164,7 @@ func (d *demo) kubectlCmd(ctx context.Context, args ...string) *exec.Cmd {
 // HTTP client (curl need not be installed), returning the matching lines.
 func (d *demo) curlGrep(ctx context.Context, url, pattern string) ([]string, error) {
 	fmt.Fprintf(d.out, "$ curl -s %s | grep %s\n", shellQuote(url), shellQuote(pattern))
-	body, err := httpGet(ctx, url)
+	body, err := testenv.HTTPGet(ctx, url)
 	if err != nil {
 		fmt.Fprintln(d.out, err)
 		return nil, err

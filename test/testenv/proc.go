@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -23,39 +25,52 @@ type Proc struct {
 	MetricsAddr string
 	ProbeAddr   string
 	exited      chan struct{}
+	waitErr     error // the exit status, once exited is closed
 }
 
-// FreePort returns a TCP port free on 127.0.0.1 at the time of the call.
+// FreePorts returns n distinct loopback ports that were free a moment ago.
+func FreePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		// Kept open until all are chosen, so the kernel hands out distinct ports.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// FreePort returns one free loopback port.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := FreePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
 }
 
 // Start runs binary with kubeconfig, loopback metrics and probe addresses,
-// and args; its log goes to a new file in dir.
-func Start(binary, kubeconfig, dir string, args ...string) (*Proc, error) {
-	mp, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	pp, err := FreePort()
+// and args; its output goes to logPath. The process is in its own process
+// group (a Ctrl-C in a terminal reaches only its parent, which stops it in
+// order) and, on Linux, gets SIGTERM if its parent dies without stopping it.
+func Start(binary, kubeconfig, logPath string, args ...string) (*Proc, error) {
+	ports, err := FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
 	p := &Proc{
-		MetricsAddr: fmt.Sprintf("127.0.0.1:%d", mp),
-		ProbeAddr:   fmt.Sprintf("127.0.0.1:%d", pp),
+		Log:         logPath,
+		MetricsAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		ProbeAddr:   fmt.Sprintf("127.0.0.1:%d", ports[1]),
 		exited:      make(chan struct{}),
 	}
-	f, err := os.CreateTemp(dir, "airflow-pod-deadline-*.log")
+	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	p.Log = f.Name()
 	all := append([]string{
 		"--kubeconfig=" + kubeconfig,
 		"--metrics-bind-address=" + p.MetricsAddr,
@@ -63,12 +78,13 @@ func Start(binary, kubeconfig, dir string, args ...string) (*Proc, error) {
 	}, args...)
 	p.Cmd = exec.Command(binary, all...)
 	p.Cmd.Stdout, p.Cmd.Stderr = f, f
+	p.Cmd.SysProcAttr = ChildProcAttr(true)
 	if err := p.Cmd.Start(); err != nil {
 		f.Close()
-		return nil, err
+		return nil, fmt.Errorf("starting %s: %w", binary, err)
 	}
 	go func() {
-		_ = p.Cmd.Wait()
+		p.waitErr = p.Cmd.Wait()
 		f.Close()
 		close(p.exited)
 	}()
@@ -78,46 +94,53 @@ func Start(binary, kubeconfig, dir string, args ...string) (*Proc, error) {
 // Exited is closed when the process has ended.
 func (p *Proc) Exited() <-chan struct{} { return p.exited }
 
-// WaitReady waits for /readyz to answer 200.
-func (p *Proc) WaitReady(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.exited:
-			return fmt.Errorf("exited early: %s", p.Tail(20))
-		default:
-		}
+// WaitReady waits for /readyz to answer 200: with the webhook on, once the
+// webhook server serves TLS with a certificate loaded.
+func (p *Proc) WaitReady(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
 		if p.Probe("/readyz") {
 			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-p.exited:
+			return fmt.Errorf("exited at start (%v):\n%s", p.waitErr, p.Tail(20))
+		case <-ctx.Done():
+			return fmt.Errorf("not ready after %s (%w):\n%s", timeout, ctx.Err(), p.Tail(20))
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return fmt.Errorf("not ready after %s: %s", timeout, p.Tail(20))
 }
 
 // Probe reports whether the probe endpoint at path answers 200.
 func (p *Proc) Probe(path string) bool {
-	resp, err := http.Get("http://" + p.ProbeAddr + path)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	_, err := HTTPGet(context.Background(), "http://"+p.ProbeAddr+path)
+	return err == nil
 }
 
-// Stop sends SIGTERM and waits for the exit, killing after 20s.
-func (p *Proc) Stop() {
+// Stop sends SIGTERM and waits up to grace for the exit, then kills. It
+// reports a process that had already exited, did not exit in time, or
+// exited with an error: the binary should stop cleanly.
+func (p *Proc) Stop(grace time.Duration) error {
 	select {
 	case <-p.exited:
-		return
+		return fmt.Errorf("had already exited (%v)", p.waitErr)
 	default:
 	}
-	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
 	select {
 	case <-p.exited:
-	case <-time.After(20 * time.Second):
+		if p.waitErr != nil {
+			return fmt.Errorf("exited after SIGTERM with %v:\n%s", p.waitErr, p.Tail(10))
+		}
+		return nil
+	case <-time.After(grace):
 		_ = p.Cmd.Process.Kill()
 		<-p.exited
+		return fmt.Errorf("still running %s after SIGTERM; killed it", grace)
 	}
 }
 
@@ -127,10 +150,13 @@ func (p *Proc) Kill() {
 	<-p.exited
 }
 
-// Tail returns the last n lines of the process's log.
+// Tail returns the last n lines of the process's output.
 func (p *Proc) Tail(n int) string {
-	b, _ := os.ReadFile(p.Log)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	b, err := os.ReadFile(p.Log)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
@@ -139,13 +165,12 @@ func (p *Proc) Tail(n int) string {
 
 // Metrics scrapes the process's Prometheus endpoint.
 func (p *Proc) Metrics() (map[string]*dto.MetricFamily, error) {
-	resp, err := http.Get("http://" + p.MetricsAddr + "/metrics")
+	body, err := HTTPGet(context.Background(), "http://"+p.MetricsAddr+"/metrics")
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	return parser.TextToMetricFamilies(bufio.NewReader(resp.Body))
+	return parser.TextToMetricFamilies(bufio.NewReader(strings.NewReader(body)))
 }
 
 // Metric sums the series of family name whose labels include the given ones
@@ -185,4 +210,36 @@ series:
 		}
 	}
 	return sum
+}
+
+// HTTPGet returns the body of a 200 answer to a plain-HTTP GET.
+func HTTPGet(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return string(body), fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(body), nil
+}
+
+// BuildBinary builds the airflow-pod-deadline binary of the repository at
+// root into out.
+func BuildBinary(root, out string) error {
+	build := exec.Command("go", "build", "-o", out, "./cmd/airflow-pod-deadline")
+	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building the binary: %w", err)
+	}
+	return nil
 }

@@ -9,9 +9,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/certs"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
 // WebhookConfigs reads the Mutating and the Validating webhook configuration
@@ -94,6 +97,37 @@ func InstallWebhooks(ctx context.Context, c client.Client, path, hostPort string
 		}
 	}
 	return nil
+}
+
+// WaitWebhookActive waits until the API server calls the mutating webhook: a
+// server-side dry run (nothing is stored) of a pod whose deadline passed an
+// hour ago is refused with our message. The API server loads new
+// configurations asynchronously, so pods created right away could slip by.
+func WaitWebhookActive(ctx context.Context, c client.Client, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		probe := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				GenerateName: "webhook-probe-",
+				Namespace:    "default",
+				Annotations: map[string]string{
+					webhook.NewKeys(webhook.DefaultPrefix).Deadline: webhook.FormatDeadline(time.Now().Add(-time.Hour)),
+				},
+			},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "base", Image: "alpine:3.20"}}},
+		}
+		last = c.Create(ctx, probe, client.DryRunAll)
+		if last != nil && strings.Contains(last.Error(), "the task has exceeded its execution_timeout") {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the API server never called the webhook (last answer: %v)", last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // LoopbackCerts writes a fresh CA and a serving certificate for 127.0.0.1

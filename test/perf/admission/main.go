@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -91,13 +90,11 @@ func run(cfg config) error {
 	}
 	if cfg.binary == "" {
 		cfg.binary = filepath.Join(tmp, "airflow-pod-deadline")
-		build := exec.Command("go", "build", "-o", cfg.binary, "./cmd/airflow-pod-deadline")
-		build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("building: %w", err)
+		if err := testenv.BuildBinary(root, cfg.binary); err != nil {
+			return err
 		}
 	}
-	cp, err := testenv.StartControlPlane(filepath.Join(root, "bin"), tmp, nil)
+	cp, err := testenv.StartControlPlane(filepath.Join(root, "bin"), testenv.Options{Dir: tmp})
 	if err != nil {
 		return err
 	}
@@ -118,12 +115,12 @@ func run(cfg config) error {
 		return err
 	}
 	b.host = fmt.Sprintf("127.0.0.1:%d", port)
-	if b.hook, err = testenv.Start(cfg.binary, cp.Kubeconfig, tmp, "--enable-sweeper=false", "--cert-dir="+certDir,
+	if b.hook, err = testenv.Start(cfg.binary, cp.Kubeconfig, filepath.Join(tmp, "webhook.log"), "--enable-sweeper=false", "--cert-dir="+certDir,
 		"--webhook-bind-address=127.0.0.1", fmt.Sprintf("--webhook-port=%d", port)); err != nil {
 		return err
 	}
-	defer b.hook.Stop()
-	if err := b.hook.WaitReady(60 * time.Second); err != nil {
+	defer b.hook.Stop(20 * time.Second)
+	if err := b.hook.WaitReady(context.Background(), 60*time.Second); err != nil {
 		return err
 	}
 	ctx := context.Background()

@@ -14,7 +14,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -73,12 +72,10 @@ func run(cfg config) error {
 		return err
 	}
 	binary := filepath.Join(tmp, "airflow-pod-deadline")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/airflow-pod-deadline")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building: %w", err)
+	if err := testenv.BuildBinary(root, binary); err != nil {
+		return err
 	}
-	cp, err := testenv.StartControlPlane(filepath.Join(root, "bin"), tmp, nil)
+	cp, err := testenv.StartControlPlane(filepath.Join(root, "bin"), testenv.Options{Dir: tmp})
 	if err != nil {
 		return err
 	}
@@ -113,12 +110,12 @@ func startSweeper(cfg config, cp *testenv.ControlPlane, binary, dir, ns string) 
 	}
 	pprof := fmt.Sprintf("127.0.0.1:%d", pprofPort)
 	args := append([]string{"--enable-webhook=false", "--namespace=" + ns, "--pprof-bind-address=" + pprof}, cfg.sweeperArgs...)
-	p, err := testenv.Start(binary, cp.Kubeconfig, dir, args...)
+	p, err := testenv.Start(binary, cp.Kubeconfig, filepath.Join(dir, ns+".log"), args...)
 	if err != nil {
 		return nil, "", err
 	}
-	if err := p.WaitReady(60 * time.Second); err != nil {
-		p.Stop()
+	if err := p.WaitReady(context.Background(), 60*time.Second); err != nil {
+		_ = p.Stop(20 * time.Second)
 		return nil, "", err
 	}
 	return p, pprof, nil
@@ -235,7 +232,7 @@ func lagRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *kuber
 	if err != nil {
 		return err
 	}
-	defer p.Stop()
+	defer p.Stop(20 * time.Second)
 	time.Sleep(2 * time.Second) // informers synced, steady state
 	heap0, rss0, err := liveHeap(p, pprof)
 	if err != nil {
@@ -338,7 +335,7 @@ func startupRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *k
 	if err != nil {
 		return err
 	}
-	defer p.Stop()
+	defer p.Stop(20 * time.Second)
 	if err := wait(); err != nil {
 		return err
 	}

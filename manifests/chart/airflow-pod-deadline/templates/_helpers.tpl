@@ -118,7 +118,7 @@ namespaceSelector:
     - key: kubernetes.io/metadata.name
       operator: NotIn
       values:
-        {{- range (concat (list "kube-system" .Release.Namespace) .Values.webhook.excludeNamespaces | uniq) }}
+        {{- range (include "apd.excludedNamespaces" . | splitList ",") }}
         - {{ . | quote }}
         {{- end }}
 {{- end }}
@@ -157,4 +157,24 @@ to it; create cannot be restricted by name.
 */}}
 {{- define "apd.leaseName" -}}
 airflow-pod-deadline-sweeper
+{{- end }}
+
+{{/*
+CEL: the object (.obj: "object" or "oldObject") carries one of the annotation
+keys (.keys) with a non-empty value. An empty value means "no deadline", so
+such pods are not sent to the webhook.
+*/}}
+{{- define "apd.carriesDeadline" -}}
+{{- $o := .obj -}}
+has({{ $o }}.metadata.annotations) && (
+{{- range $i, $k := .keys }}{{ if $i }} || {{ end }}('{{ $k }}' in {{ $o }}.metadata.annotations && {{ $o }}.metadata.annotations['{{ $k }}'] != ''){{ end -}}
+)
+{{- end }}
+
+{{/*
+Namespaces neither webhook nor sweeper touches: kube-system, the release
+namespace and webhook.excludeNamespaces, comma-separated.
+*/}}
+{{- define "apd.excludedNamespaces" -}}
+{{- concat (list "kube-system" .Release.Namespace) .Values.webhook.excludeNamespaces | uniq | join "," -}}
 {{- end }}
