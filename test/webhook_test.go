@@ -2,18 +2,22 @@ package test
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
@@ -186,8 +190,78 @@ func TestWebhookIsCalledOnlyForAnnotatedPods(t *testing.T) {
 	t.Cleanup(func() { _ = suite.client.Delete(ctx, late) })
 	assert.Equal(t, calls, webhookCalls(t), "no admission review for kube-system")
 
-	// The counter does move for an annotated pod (so the checks above can fail).
-	require.NoError(t, suite.client.Create(ctx, kpoPod(ns, map[string]string{timeoutKey: "1h"}, nil)))
-	assert.Equal(t, calls+2, webhookCalls(t), "one mutating and one validating review")
+	// The counter does move for an annotated pod (so the checks above can
+	// fail): one mutating review; the validating call is skipped because
+	// nothing changed the pod after the mutating webhook.
+	annotated := kpoPod(ns, map[string]string{timeoutKey: "1h"}, nil)
+	require.NoError(t, suite.client.Create(ctx, annotated))
+	assert.Equal(t, calls+1, webhookCalls(t), "one mutating review")
+	assert.Equal(t, strconv.FormatInt(*annotated.Spec.ActiveDeadlineSeconds, 10), annotated.Annotations[keys.Admitted])
+	// An update is validated.
+	annotated.Labels["already_checked"] = "True"
+	require.NoError(t, suite.client.Update(ctx, annotated))
+	assert.Equal(t, calls+2, webhookCalls(t), "one validating review of the update")
 	assert.Equal(t, clampedBefore+1, suite.webhook.metric(t, "airflow_pod_deadline_admissions_total", clamped))
+}
+
+// TestValidatingCallSkippedOnlyWhenNothingChanged installs the validating
+// configuration alone (no mutating webhook: as if a pod bypassed it, or
+// another mutator ran after it) for the release namespace, which the shared
+// configurations leave out, and shows the API server evaluates the
+// departs-from-admission condition: it calls the webhook, which refuses, for
+// every pod whose activeDeadlineSeconds exceeds what the mutating webhook
+// admitted or that carries no such record, and skips the call otherwise.
+func TestValidatingCallSkippedOnlyWhenNothingChanged(t *testing.T) {
+	ctx := context.Background()
+	const ns = "airflow-pod-deadline" // excluded by the shared configurations
+	if err := suite.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		require.True(t, apierrors.IsAlreadyExists(err), "%v", err)
+	}
+	_, val, err := testenv.WebhookConfigs(installYAML())
+	require.NoError(t, err)
+	val.Name = "apd-validate-only"
+	val.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
+	testenv.PointAt(&val.Webhooks[0].ClientConfig, suite.webhookAt, suite.webhookCA)
+	require.NoError(t, suite.client.Create(ctx, val))
+	t.Cleanup(func() { _ = suite.client.Delete(ctx, val) })
+
+	inAnHour := webhook.FormatDeadline(time.Now().Add(time.Hour))
+	admitted := func(v string) map[string]string {
+		a := map[string]string{deadlineKey: inAnHour}
+		if v != "" {
+			a[keys.Admitted] = v
+		}
+		return a
+	}
+	// Wait until the API server calls the new configuration.
+	require.Eventually(t, func() bool {
+		return suite.client.Create(ctx, kpoPod(ns, admitted("5"), ptr.To[int64](7200)), client.DryRunAll) != nil
+	}, 30*time.Second, 100*time.Millisecond)
+
+	tests := map[string]struct {
+		annotations map[string]string
+		ads         int64
+		called      bool
+	}{
+		"as admitted":                  {annotations: admitted("3600"), ads: 3600},
+		"lowered since":                {annotations: admitted("3600"), ads: 60},
+		"raised after admission":       {annotations: admitted("60"), ads: 7200, called: true},
+		"never met the mutator":        {annotations: admitted(""), ads: 7200, called: true},
+		"record is not a number":       {annotations: admitted("lots"), ads: 7200, called: true},
+		"record longer than 10 digits": {annotations: admitted("99999999999"), ads: 7200, called: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			before := webhookCalls(t)
+			pod := kpoPod(ns, tc.annotations, ptr.To(tc.ads))
+			err := suite.client.Create(ctx, pod, client.DryRunAll)
+			assert.Equal(t, tc.called, webhookCalls(t) > before, "webhook called")
+			if tc.called {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), `admission webhook "validate.airflow-pod-deadline.io" denied the request: spec.activeDeadlineSeconds: Invalid value: 7200: exceeds`)
+			} else {
+				require.NoError(t, err)
+			}
+		})
+	}
 }

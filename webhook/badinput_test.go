@@ -468,7 +468,7 @@ func badInputs() map[string]badInput {
 			want: readable()},
 		"json: duplicate activeDeadlineSeconds (3600 then 5)": {
 			body: rawReview(`{"metadata":{"annotations":{"` + dk + `":"` + readableDeadline + `"}},"spec":{"activeDeadlineSeconds":3600,"activeDeadlineSeconds":5}}`),
-			want: both(allow())},
+			want: pair(patch(), allow())},
 		"json: duplicate annotation key (valid then malformed)": {
 			body: rawReview(`{"metadata":{"annotations":{"` + dk + `":"` + readableDeadline + `","` + dk + `":"tomorrow"}}}`),
 			want: both(deny(`Invalid value: "tomorrow"`))},
@@ -508,10 +508,10 @@ func badInputs() map[string]badInput {
 			want: both(fail(400, "decoding the pod: json: cannot unmarshal string into Go struct field"))},
 		"activeDeadlineSeconds: negative -1": {
 			body: rawReview(`{"metadata":{"annotations":{"` + dk + `":"` + readableDeadline + `"}},"spec":{"activeDeadlineSeconds":-1}}`),
-			want: both(allow())},
+			want: pair(patch(), allow())},
 		"activeDeadlineSeconds: zero": {
 			body: rawReview(`{"metadata":{"annotations":{"` + dk + `":"` + readableDeadline + `"}},"spec":{"activeDeadlineSeconds":0}}`),
-			want: both(allow())},
+			want: pair(patch(), allow())},
 		"activeDeadlineSeconds: overflowing int64": {
 			body: rawReview(`{"metadata":{"annotations":{"` + dk + `":"` + readableDeadline + `"}},"spec":{"activeDeadlineSeconds":99999999999999999999}}`),
 			want: both(fail(400, "decoding the pod: json: cannot unmarshal number 99999999999999999999 into Go struct field"))},

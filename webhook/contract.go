@@ -21,6 +21,7 @@ const (
 	DeadlineName    = "execution-deadline"
 	TimeoutName     = "execution-timeout"
 	ClampedFromName = "clamped-from"
+	AdmittedName    = "admitted-active-deadline-seconds"
 )
 
 // ClampedFromUnset is the clamped-from value for a pod that asked for no
@@ -44,6 +45,8 @@ type Keys struct {
 	Deadline    string
 	Timeout     string
 	ClampedFrom string
+	// Admitted is the activeDeadlineSeconds the mutating webhook admitted.
+	Admitted string
 }
 
 // NewKeys returns the keys under prefix. The prefix must pass ValidatePrefix.
@@ -52,6 +55,7 @@ func NewKeys(prefix string) Keys {
 		Deadline:    prefix + "/" + DeadlineName,
 		Timeout:     prefix + "/" + TimeoutName,
 		ClampedFrom: prefix + "/" + ClampedFromName,
+		Admitted:    prefix + "/" + AdmittedName,
 	}
 }
 

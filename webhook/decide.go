@@ -40,8 +40,8 @@ type Result string
 const (
 	// ResultClamped: activeDeadlineSeconds was lowered or set.
 	ResultClamped Result = "clamped"
-	// ResultStamped: only the absolute deadline was written (a timeout was given
-	// and activeDeadlineSeconds already fit).
+	// ResultStamped: only annotations were written (the absolute deadline, the
+	// admitted activeDeadlineSeconds); activeDeadlineSeconds already fit.
 	ResultStamped Result = "stamped"
 	// ResultUnchanged: allowed as is.
 	ResultUnchanged Result = "unchanged"
@@ -96,24 +96,36 @@ func DecideMutation(pod *corev1.Pod, now time.Time, cfg Config) Mutation {
 	if clampedBefore {
 		limit += reinvocationSlack
 	}
-	if ads != nil && *ads <= limit {
-		return m
+	if ads == nil || *ads > limit {
+		from := ClampedFromUnset
+		if ads != nil {
+			from = strconv.FormatInt(*ads, 10)
+		}
+		m.set(cfg.Keys.ClampedFrom, from, !clampedBefore) // a reinvocation keeps the first value
+		m.ActiveDeadlineSeconds, ads = &r, &r
+		m.Result = ResultClamped
+		m.Warning = fmt.Sprintf("airflow-pod-deadline: activeDeadlineSeconds %s -> %d to fit execution deadline %s", from, r, FormatDeadline(m.Deadline))
 	}
-	from := ClampedFromUnset
-	if ads != nil {
-		from = strconv.FormatInt(*ads, 10)
+	// What we admitted: the validating webhook's matchConditions skip a
+	// CREATE whose activeDeadlineSeconds nothing raised after us.
+	if admitted := strconv.FormatInt(*ads, 10); pod.Annotations[cfg.Keys.Admitted] != admitted {
+		m.set(cfg.Keys.Admitted, admitted, true)
+		if m.Result == ResultUnchanged {
+			m.Result = ResultStamped
+		}
+	}
+	return m
+}
+
+// set records an annotation to write when cond holds.
+func (m *Mutation) set(key, value string, cond bool) {
+	if !cond {
+		return
 	}
 	if m.Annotations == nil {
 		m.Annotations = map[string]string{}
 	}
-	if !clampedBefore {
-		// A reinvocation keeps the value the pod first asked for.
-		m.Annotations[cfg.Keys.ClampedFrom] = from
-	}
-	m.ActiveDeadlineSeconds = &r
-	m.Result = ResultClamped
-	m.Warning = fmt.Sprintf("airflow-pod-deadline: activeDeadlineSeconds %s -> %d to fit execution deadline %s", from, r, FormatDeadline(m.Deadline))
-	return m
+	m.Annotations[key] = value
 }
 
 // admitCreate is what both webhooks decide first about a created pod: done

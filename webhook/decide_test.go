@@ -38,34 +38,37 @@ func TestDecideMutation(t *testing.T) {
 		"ADS above budget is lowered": {
 			pod:    pod(ptr.To[int64](3600), map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}),
 			result: ResultClamped, ads: ptr.To[int64](20),
-			annotations: map[string]string{k.ClampedFrom: "3600"},
+			annotations: map[string]string{k.ClampedFrom: "3600", k.Admitted: "20"},
 			warning:     "activeDeadlineSeconds 3600 -> 20 to fit execution deadline 2026-05-20T10:00:20Z"},
 		"unset ADS is set": {
 			pod:    pod(nil, map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}),
 			result: ResultClamped, ads: ptr.To[int64](20),
-			annotations: map[string]string{k.ClampedFrom: "unset"},
+			annotations: map[string]string{k.ClampedFrom: "unset", k.Admitted: "20"},
 			warning:     "activeDeadlineSeconds unset -> 20"},
-		"lower ADS is kept": {
+		"lower ADS is kept, and recorded": {
 			pod:    pod(ptr.To[int64](10), map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}),
-			result: ResultUnchanged},
+			result: ResultStamped, annotations: map[string]string{k.Admitted: "10"}},
 		"equal ADS is kept": {
-			pod:    pod(ptr.To[int64](20), map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}),
+			pod:    pod(ptr.To[int64](20), map[string]string{k.Deadline: "2026-05-20T10:00:20Z", k.Admitted: "20"}),
 			result: ResultUnchanged},
+		"a forged admitted value is overwritten": {
+			pod:    pod(ptr.To[int64](10), map[string]string{k.Deadline: "2026-05-20T10:00:20Z", k.Admitted: "3600"}),
+			result: ResultStamped, annotations: map[string]string{k.Admitted: "10"}},
 		"fraction rounds the budget up": {
 			pod: pod(nil, map[string]string{k.Deadline: "2026-05-20T10:00:19.001Z"}), result: ResultClamped, ads: ptr.To[int64](20),
-			annotations: map[string]string{k.ClampedFrom: "unset"}},
+			annotations: map[string]string{k.ClampedFrom: "unset", k.Admitted: "20"}},
 		"timeout is stamped and clamps": {
 			pod:    pod(ptr.To[int64](3600), map[string]string{k.Timeout: "20s"}),
 			result: ResultClamped, ads: ptr.To[int64](20),
-			annotations: map[string]string{k.ClampedFrom: "3600", k.Deadline: "2026-05-20T10:00:20Z"}},
+			annotations: map[string]string{k.ClampedFrom: "3600", k.Deadline: "2026-05-20T10:00:20Z", k.Admitted: "20"}},
 		"timeout is stamped in UTC milliseconds": {
 			pod: pod(ptr.To[int64](5), map[string]string{k.Timeout: "20s"}), now: anchor.Add(123456789),
-			result: ResultStamped, annotations: map[string]string{k.Deadline: "2026-05-20T10:00:20.123Z"}},
+			result: ResultStamped, annotations: map[string]string{k.Deadline: "2026-05-20T10:00:20.123Z", k.Admitted: "5"}},
 		"earlier deadline is restamped in UTC": {
 			pod:    pod(ptr.To[int64](5), map[string]string{k.Timeout: "1h", k.Deadline: "2026-05-20T12:00:20+02:00"}),
-			result: ResultStamped, annotations: map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}},
+			result: ResultStamped, annotations: map[string]string{k.Deadline: "2026-05-20T10:00:20Z", k.Admitted: "5"}},
 		"deadline without timeout keeps its form": {
-			pod: pod(ptr.To[int64](5), map[string]string{k.Deadline: "1779271220"}), result: ResultUnchanged},
+			pod: pod(ptr.To[int64](5), map[string]string{k.Deadline: "1779271220", k.Admitted: "5"}), result: ResultUnchanged},
 		"late by 12 seconds": {
 			pod: pod(ptr.To[int64](3600), map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}), now: deadline.Add(12 * time.Second),
 			result: ResultDenied,
@@ -79,11 +82,11 @@ func TestDecideMutation(t *testing.T) {
 		"empty values ask for nothing": {
 			pod: pod(nil, map[string]string{k.Deadline: "", k.Timeout: ""}), result: ResultUnchanged},
 		"reinvocation after a second boundary keeps the first clamp": {
-			pod: pod(ptr.To[int64](21), map[string]string{k.Deadline: "2026-05-20T10:00:20.5Z", k.ClampedFrom: "3600"}),
+			pod: pod(ptr.To[int64](21), map[string]string{k.Deadline: "2026-05-20T10:00:20.5Z", k.ClampedFrom: "3600", k.Admitted: "21"}),
 			now: anchor.Add(600 * time.Millisecond), result: ResultUnchanged},
 		"a clamp marker does not excuse a large ADS": {
 			pod:    pod(ptr.To[int64](3600), map[string]string{k.Deadline: "2026-05-20T10:00:20Z", k.ClampedFrom: "unset"}),
-			result: ResultClamped, ads: ptr.To[int64](20), annotations: map[string]string{}},
+			result: ResultClamped, ads: ptr.To[int64](20), annotations: map[string]string{k.Admitted: "20"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -119,7 +119,7 @@ func TestMutatorClampsKPOPod(t *testing.T) {
 		out := admitted(t, object, resp)
 		assert.Equal(t, ptr.To[int64](20), out.Spec.ActiveDeadlineSeconds)
 		assert.Equal(t, map[string]string{
-			k.Timeout: "20s", k.Deadline: "2026-05-20T10:00:20Z", k.ClampedFrom: "3600", "unrelated": "kept",
+			k.Timeout: "20s", k.Deadline: "2026-05-20T10:00:20Z", k.ClampedFrom: "3600", k.Admitted: "20", "unrelated": "kept",
 		}, out.Annotations)
 		// Nothing else moves.
 		out.Spec.ActiveDeadlineSeconds, out.Annotations = in.Spec.ActiveDeadlineSeconds, in.Annotations
@@ -147,11 +147,11 @@ func TestMutatorAnswers(t *testing.T) {
 		"unset ADS is set": {
 			body:    func(t testing.TB) []byte { return reviewBody(t, mustJSON(t, kpoPod(deadline, nil)), reviewOpts{}) },
 			allowed: true, code: 200, patched: true, result: ResultClamped},
-		"lower ADS keeps it": {
+		"lower ADS keeps it, recorded as admitted": {
 			body: func(t testing.TB) []byte {
 				return reviewBody(t, mustJSON(t, kpoPod(deadline, ptr.To[int64](5))), reviewOpts{})
 			},
-			allowed: true, code: 200, result: ResultUnchanged},
+			allowed: true, code: 200, patched: true, result: ResultStamped},
 		"late pod is denied": {
 			body: func(t testing.TB) []byte {
 				return reviewBody(t, mustJSON(t, kpoPod(map[string]string{k.Deadline: "2026-05-20T09:59:48Z"}, nil)), reviewOpts{})

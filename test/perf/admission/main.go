@@ -12,10 +12,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +42,7 @@ const (
 	none   setup = "a: no admission hook"
 	ours   setup = "b: airflow-pod-deadline webhooks"
 	policy setup = "c: MutatingAdmissionPolicy (CEL)"
+	floor  setup = "d: no-op webhook pair (controller-runtime floor)"
 )
 
 type config struct {
@@ -47,6 +52,9 @@ type config struct {
 	seq       int
 	conc      int
 	perClient int
+	hookArgs  string
+	profile   string
+	floorPair bool
 }
 
 func main() {
@@ -57,6 +65,9 @@ func main() {
 	flag.IntVar(&cfg.seq, "seq", 100, "sequential creates per setup and round (one client)")
 	flag.IntVar(&cfg.conc, "conc", 4, "concurrent clients")
 	flag.IntVar(&cfg.perClient, "per-client", 50, "creates per concurrent client per setup and round")
+	flag.StringVar(&cfg.hookArgs, "webhook-args", "", "extra flags for the webhook process")
+	flag.BoolVar(&cfg.floorPair, "floor", false, "also measure (d): the same webhook configurations served by controller-runtime with no-op handlers")
+	flag.StringVar(&cfg.profile, "webhook-profile", "", "write a CPU profile of the webhook process, taken during the last round's webhook block, to this file")
 	flag.Parse()
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "admission bench:", err)
@@ -76,6 +87,28 @@ type bench struct {
 	seq, conc map[setup][]time.Duration
 	reviews   float64
 	cpu       float64
+	pprof     string
+	round     int
+	floorHost string
+	floorProc *exec.Cmd
+}
+
+// startFloor builds and starts controller-runtime's webhook server with no-op
+// handlers on both paths (test/perf/webhookserver/floor).
+func (b *bench) startFloor(tmp, root, certDir string) error {
+	bin := filepath.Join(tmp, "floor")
+	build := exec.Command("go", "build", "-o", bin, "./test/perf/webhookserver/floor")
+	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return err
+	}
+	port, err := testenv.FreePort()
+	if err != nil {
+		return err
+	}
+	b.floorHost = fmt.Sprintf("127.0.0.1:%d", port)
+	b.floorProc = exec.Command(bin, fmt.Sprintf("-port=%d", port), "-cert-dir="+certDir)
+	return b.floorProc.Start()
 }
 
 func run(cfg config) error {
@@ -115,8 +148,14 @@ func run(cfg config) error {
 		return err
 	}
 	b.host = fmt.Sprintf("127.0.0.1:%d", port)
-	if b.hook, err = testenv.Start(cfg.binary, cp.Kubeconfig, filepath.Join(tmp, "webhook.log"), "--enable-sweeper=false", "--cert-dir="+certDir,
-		"--webhook-bind-address=127.0.0.1", fmt.Sprintf("--webhook-port=%d", port)); err != nil {
+	pprofPort, err := testenv.FreePort()
+	if err != nil {
+		return err
+	}
+	b.pprof = fmt.Sprintf("127.0.0.1:%d", pprofPort)
+	hookArgs := append([]string{"--enable-sweeper=false", "--cert-dir=" + certDir, "--webhook-bind-address=127.0.0.1",
+		fmt.Sprintf("--webhook-port=%d", port), "--pprof-bind-address=" + b.pprof}, strings.Fields(cfg.hookArgs)...)
+	if b.hook, err = testenv.Start(cfg.binary, cp.Kubeconfig, filepath.Join(tmp, "webhook.log"), hookArgs...); err != nil {
 		return err
 	}
 	defer b.hook.Stop(20 * time.Second)
@@ -129,7 +168,15 @@ func run(cfg config) error {
 	}
 
 	order := []setup{none, ours, policy}
+	if cfg.floorPair {
+		if err := b.startFloor(tmp, root, certDir); err != nil {
+			return err
+		}
+		defer b.floorProc.Process.Kill()
+		order = append(order, floor)
+	}
 	for round := range cfg.rounds {
+		b.round = round
 		for i := range order {
 			s := order[(round+i)%len(order)]
 			if err := b.switchTo(ctx, s); err != nil {
@@ -173,6 +220,15 @@ func (b *bench) measure(ctx context.Context, s setup) error {
 	reviews0, cpu0, err := b.hookCounters()
 	if err != nil {
 		return err
+	}
+	if s == ours && b.cfg.profile != "" && b.round == b.cfg.rounds-1 {
+		done := make(chan error, 1)
+		go func() { done <- saveProfile("http://"+b.pprof+"/debug/pprof/profile?seconds=2", b.cfg.profile) }()
+		defer func() {
+			if err := <-done; err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+			}
+		}()
 	}
 	for range b.cfg.seq {
 		counter++
@@ -225,7 +281,7 @@ func (b *bench) create(ctx context.Context, s setup, p *corev1.Pod) (time.Durati
 		return 0, err
 	}
 	// Every setup but the baseline must have clamped the pod.
-	if clamped := *created.Spec.ActiveDeadlineSeconds <= 3600; clamped != (s != none) {
+	if clamped := *created.Spec.ActiveDeadlineSeconds <= 3600; clamped != (s != none && s != floor) {
 		return 0, fmt.Errorf("%s: pod admitted with activeDeadlineSeconds %d", s, *created.Spec.ActiveDeadlineSeconds)
 	}
 	return d, nil
@@ -262,6 +318,13 @@ func (b *bench) switchTo(ctx context.Context, s setup) error {
 			return err
 		}
 		want = 3600
+	case floor:
+		// Nothing is clamped: the no-op handlers answer allowed.
+		if err := testenv.InstallWebhooks(ctx, c, b.install, b.floorHost, b.hostCA); err != nil {
+			return err
+		}
+		time.Sleep(2 * time.Second) // no answer to wait for; let the API server load them
+		return nil
 	case policy:
 		if err := c.Create(ctx, mutatingPolicy()); err != nil {
 			return err
@@ -329,7 +392,10 @@ func (b *bench) report() {
 		runtime.NumCPU(), runtime.Version(), b.cfg.rounds, b.cfg.seq, b.cfg.conc, b.cfg.perClient)
 	fmt.Println("| setup | p50 sequential | p99 sequential | p50 4 clients | p99 4 clients | creates |")
 	fmt.Println("|---|---|---|---|---|---|")
-	for _, s := range []setup{none, ours, policy} {
+	for _, s := range []setup{none, ours, policy, floor} {
+		if len(b.seq[s]) == 0 {
+			continue
+		}
 		fmt.Printf("| %s | %s | %s | %s | %s | %d |\n", s, ms(pct(b.seq[s], .5)), ms(pct(b.seq[s], .99)),
 			ms(pct(b.conc[s], .5)), ms(pct(b.conc[s], .99)), len(b.seq[s])+len(b.conc[s]))
 	}
@@ -339,9 +405,27 @@ func (b *bench) report() {
 	ac, oc, cc := pct(b.conc[none], .5), pct(b.conc[ours], .5), pct(b.conc[policy], .5)
 	fmt.Printf("4 clients p50: ours adds %s (b/a = %.2f); the CEL policy adds %s (b/c = %.2f)\n",
 		ms(oc-ac), float64(oc)/float64(ac), ms(cc-ac), float64(oc)/float64(cc))
+	if len(b.seq[floor]) > 0 {
+		f := pct(b.seq[floor], .5)
+		fmt.Printf("sequential p50: a no-op webhook pair adds %s (ours over the no-op pair: %s)\n", ms(f-a), ms(o-f))
+	}
 	if b.reviews > 0 {
 		fmt.Printf("webhook process CPU: %.3f ms per review (%.0f reviews, %.2f s CPU, background included)\n",
 			b.cpu/b.reviews*1000, b.reviews, b.cpu)
 	}
+}
 
+func saveProfile(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }

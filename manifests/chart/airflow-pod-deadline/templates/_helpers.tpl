@@ -103,6 +103,9 @@ Annotation keys the webhooks' matchConditions look for.
 {{- define "apd.deadlineKey" -}}
 {{ .Values.annotationPrefix }}/execution-deadline
 {{- end }}
+{{- define "apd.admittedKey" -}}
+{{ .Values.annotationPrefix }}/admitted-active-deadline-seconds
+{{- end }}
 {{- define "apd.timeoutKey" -}}
 {{ .Values.annotationPrefix }}/execution-timeout
 {{- end }}

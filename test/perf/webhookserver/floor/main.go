@@ -27,6 +27,7 @@ func main() {
 	})
 	noop := admission.HandlerFunc(func(context.Context, admission.Request) admission.Response { return admission.Allowed("") })
 	server.Register("/mutate-v1-pod", &admission.Webhook{Handler: noop})
+	server.Register("/validate-v1-pod", &admission.Webhook{Handler: noop})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := server.Start(ctx); err != nil {
