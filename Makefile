@@ -9,7 +9,7 @@ BINARY := bin/airflow-pod-deadline
 BUILD_FLAGS := -trimpath -ldflags "-s -w"
 FUZZTIME ?= 30s
 
-.PHONY: all build bin-tools test unit integration lint fuzz bench clean
+.PHONY: all build bin-tools test lint fuzz bench faults clean
 
 all: build
 
@@ -38,9 +38,19 @@ fuzz:
 	  $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./webhook/; \
 	done
 
-## bench: the benchmarks whose figures docs/performance.md reports.
-bench:
+## bench: the benchmarks whose figures docs/performance.md reports: the
+## handler microbenchmarks, then the webhook server alone, admission through
+## a real kube-apiserver, and the sweeper at scale (about 15 minutes).
+bench: bin-tools
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./webhook/
+	$(GO) run ./test/perf/webhookserver -duration 10s -rounds 3
+	$(GO) run ./test/perf/admission -rounds 8 -floor
+	$(GO) run ./test/perf/sweeper -pods 10000 -spread 60s -overdue 5000
+
+## faults: the fault tests of docs/reliability.md at five times the load
+## `make test` runs them with.
+faults: bin-tools
+	APD_FAULT_SCALE=5 $(GO) test -count=1 -v -run 'TestFault|TestSelfManagedRotation' ./test/ 2>&1 | grep -v '^{'
 
 clean:
 	rm -f $(BINARY)

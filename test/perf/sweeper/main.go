@@ -24,9 +24,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
@@ -192,32 +193,45 @@ func createAll(ctx context.Context, cs *kubernetes.Clientset, pods []*corev1.Pod
 }
 
 // watchDeletes records when each pod of ns disappears, until want are gone.
+// An informer, not a bare watch: it relists and rewatches when the API server
+// ends a watch, which a run this long sees.
 func watchDeletes(ctx context.Context, cs *kubernetes.Clientset, ns string, want int) (map[string]time.Time, func() error, error) {
-	w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, nil, err
-	}
+	var mu sync.Mutex
 	gone := make(map[string]time.Time, want)
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ev := range w.ResultChan() {
-			if ev.Type == watch.Deleted {
-				gone[ev.Object.(*corev1.Pod).Name] = time.Now()
+	lw := toolscache.NewListWatchFromClient(cs.CoreV1().RESTClient(), "pods", ns, fields.Everything())
+	_, informer := toolscache.NewInformerWithOptions(toolscache.InformerOptions{
+		ListerWatcher: lw,
+		ObjectType:    &corev1.Pod{},
+		Handler: toolscache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) {
+			if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if _, seen := gone[obj.(*corev1.Pod).Name]; !seen {
+				gone[obj.(*corev1.Pod).Name] = time.Now()
 				if len(gone) == want {
-					w.Stop()
-					return
+					close(done)
 				}
 			}
-		}
-	}()
+		}},
+	})
+	stop := make(chan struct{})
+	go informer.Run(stop)
+	if !toolscache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		close(stop)
+		return nil, nil, fmt.Errorf("pod informer did not sync")
+	}
 	wait := func() error {
+		defer close(stop)
 		select {
 		case <-done:
 			return nil
-		case <-time.After(10 * time.Minute):
-			w.Stop()
-			return fmt.Errorf("only %d of %d pods deleted after 10 minutes", len(gone), want)
+		case <-time.After(15 * time.Minute):
+			mu.Lock()
+			defer mu.Unlock()
+			return fmt.Errorf("only %d of %d pods deleted after 15 minutes", len(gone), want)
 		}
 	}
 	return gone, wait, nil
@@ -239,9 +253,9 @@ func lagRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *kuber
 		return err
 	}
 
-	// Deadlines start once all pods should exist (at a pessimistic 200
+	// Deadlines start once all pods should exist (at a pessimistic 400
 	// creates/s), then pass evenly over the spread.
-	lead := time.Duration(cfg.pods/200+10) * time.Second
+	lead := time.Duration(cfg.pods/400+10) * time.Second
 	start := time.Now().Add(lead)
 	pods := make([]*corev1.Pod, cfg.pods)
 	deadlines := make([]time.Time, cfg.pods)
@@ -303,7 +317,7 @@ func lagRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *kuber
 		cfg.pods, createdIn.Round(time.Millisecond), float64(cfg.pods)/createdIn.Seconds(), late)
 	fmt.Println("| measure | p50 | p99 | max | n |")
 	fmt.Println("|---|---|---|---|---|")
-	row("deadline → delete request sent (sweeper log)", sweeperLag)
+	row("deadline → delete request sent (sweeper log; zap samples repeated lines, see n)", sweeperLag)
 	row("deadline → pod gone (watch event)", observed)
 	fmt.Printf("\n## Memory with %d tracked pods\n\n", int(tracked))
 	fmt.Println("| measure | before | with pods | per tracked pod |")
