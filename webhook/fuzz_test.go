@@ -11,6 +11,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/utils/ptr"
+	sigsjson "sigs.k8s.io/json"
 )
 
 // Native fuzz targets. Their seed corpora run in every `go test`;
@@ -114,8 +115,10 @@ func FuzzAdmissionReview(f *testing.F) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil {
 				t.Fatalf("%s: answer is not an AdmissionReview (%v): %s", name, err, rec.Body)
 			}
+			// The framework, like the API server, decodes field names
+			// case-sensitively: {"uId": ...} carries no UID.
 			var in admissionv1.AdmissionReview
-			if json.Unmarshal(body, &in) == nil && in.Request != nil && in.Request.UID != "" && out.Response.Result != nil &&
+			if sigsjson.UnmarshalCaseSensitivePreserveInts(body, &in) == nil && in.Request != nil && in.Request.UID != "" && out.Response.Result != nil &&
 				out.Response.Result.Code < 400 && out.Response.UID != in.Request.UID {
 				t.Fatalf("%s: answered UID %q for request %q", name, out.Response.UID, in.Request.UID)
 			}
