@@ -135,6 +135,8 @@ func run(cfg config) error {
 	b := &bench{cfg: cfg, cp: cp, install: filepath.Join(root, "manifests", "install.yaml"),
 		seq: map[setup][]time.Duration{}, conc: map[setup][]time.Duration{}}
 	restCfg := rest.CopyConfig(cp.Config)
+	// The clamp warning on every create would drown the report.
+	restCfg.WarningHandler = rest.NoWarnings{}
 	restCfg.QPS, restCfg.Burst = 5000, 5000
 	if b.cs, err = kubernetes.NewForConfig(restCfg); err != nil {
 		return err
