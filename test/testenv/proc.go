@@ -233,6 +233,15 @@ func HTTPGet(ctx context.Context, url string) (string, error) {
 	return string(body), nil
 }
 
+// SaveURL writes the body of a GET of url (e.g. a pprof profile) to path.
+func SaveURL(ctx context.Context, url, path string) error {
+	body, err := HTTPGet(ctx, url)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(body), 0o644)
+}
+
 // BuildBinary builds the airflow-pod-deadline binary of the repository at
 // root into out.
 func BuildBinary(root, out string) error {

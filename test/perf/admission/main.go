@@ -12,8 +12,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -225,7 +223,9 @@ func (b *bench) measure(ctx context.Context, s setup) error {
 	}
 	if s == ours && b.cfg.profile != "" && b.round == b.cfg.rounds-1 {
 		done := make(chan error, 1)
-		go func() { done <- saveProfile("http://"+b.pprof+"/debug/pprof/profile?seconds=2", b.cfg.profile) }()
+		go func() {
+			done <- testenv.SaveURL(context.Background(), "http://"+b.pprof+"/debug/pprof/profile?seconds=2", b.cfg.profile)
+		}()
 		defer func() {
 			if err := <-done; err != nil {
 				fmt.Fprintln(os.Stderr, "profile:", err)
@@ -415,19 +415,4 @@ func (b *bench) report() {
 		fmt.Printf("webhook process CPU: %.3f ms per review (%.0f reviews, %.2f s CPU, background included)\n",
 			b.cpu/b.reviews*1000, b.reviews, b.cpu)
 	}
-}
-
-func saveProfile(url, path string) error {
-	resp, err := http.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(f, resp.Body)
-	return err
 }

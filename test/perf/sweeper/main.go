@@ -295,7 +295,7 @@ func lagRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *kuber
 		return err
 	}
 	if cfg.heapProfile != "" {
-		if err := saveProfile("http://"+pprof+"/debug/pprof/heap", cfg.heapProfile); err != nil {
+		if err := testenv.SaveURL(ctx, "http://"+pprof+"/debug/pprof/heap", cfg.heapProfile); err != nil {
 			return err
 		}
 	}
@@ -368,21 +368,6 @@ func startupRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *k
 	fmt.Printf("from process start to the last pod gone: %s (%.0f pods/s, including start-up and the initial list)\n\n",
 		total.Round(time.Millisecond), float64(cfg.overdue)/total.Seconds())
 	return nil
-}
-
-func saveProfile(url, path string) error {
-	resp, err := http.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(f, resp.Body)
-	return err
 }
 
 // loggedLags reads the lag the sweeper logs with every delete.
