@@ -258,16 +258,7 @@ func TestFaultAPIServerRestartDuringSweep(t *testing.T) {
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "restart"}}
 	require.NoError(t, cp.Client.Create(ctx, ns))
-	p, err := testenv.Start(suite.binary, cp.Kubeconfig, filepath.Join(t.TempDir(), "sweeper.log"), "--enable-webhook=false",
-		"--namespace=restart", "--annotation-prefix="+sweeperPrefix)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = p.Stop(20 * time.Second)
-		if t.Failed() {
-			t.Logf("sweeper log:\n%s", p.Tail(60))
-		}
-	})
-	require.NoError(t, p.WaitReady(ctx, 30*time.Second))
+	p := startTestProcAt(t, cp.Kubeconfig, "--enable-webhook=false", "--namespace=restart", "--annotation-prefix="+sweeperPrefix)
 
 	n := 10 * faultScale()
 	var pods []*corev1.Pod

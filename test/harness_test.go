@@ -82,12 +82,16 @@ func freePort() (int, error) { return testenv.FreePort() }
 // startProc runs the binary with the suite's kubeconfig and args, its log
 // in dir.
 func startProc(dir string, args ...string) (*proc, error) {
+	return startProcAt(dir, suite.kubeconfig, args...)
+}
+
+func startProcAt(dir, kubeconfig string, args ...string) (*proc, error) {
 	f, err := os.CreateTemp(dir, "airflow-pod-deadline-*.log")
 	if err != nil {
 		return nil, err
 	}
 	f.Close()
-	p, err := testenv.Start(suite.binary, suite.kubeconfig, f.Name(), args...)
+	p, err := testenv.Start(suite.binary, kubeconfig, f.Name(), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +102,13 @@ func startProc(dir string, args ...string) (*proc, error) {
 // printed if t failed.
 func startTestProc(t testing.TB, args ...string) *proc {
 	t.Helper()
-	p, err := startProc(t.TempDir(), args...)
+	return startTestProcAt(t, suite.kubeconfig, args...)
+}
+
+// startTestProcAt is startTestProc against another API server or identity.
+func startTestProcAt(t testing.TB, kubeconfig string, args ...string) *proc {
+	t.Helper()
+	p, err := startProcAt(t.TempDir(), kubeconfig, args...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		p.stop()
