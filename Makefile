@@ -1,5 +1,5 @@
 # airflow-pod-deadline. `make test` needs nothing but Go and make: it builds the
-# pinned Kubernetes binaries into bin/ when they are missing (about 10-15
+# pinned Kubernetes binaries into bin/ when they are missing (about 30
 # minutes cold on 2 cores), then runs every test.
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -20,7 +20,9 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -o $(BINARY) ./cmd/airflow-pod-deadline
 
-## bin-tools: kube-apiserver, etcd, kubectl and helm from the Go module proxy (test/tools).
+## bin-tools: kube-apiserver, etcd, kubectl, helm, kube-scheduler,
+## kube-controller-manager and hollow-node (the kubelet over a fake runtime)
+## from the Go module proxy (test/tools).
 bin-tools:
 	./test/tools/build.sh
 
@@ -77,9 +79,17 @@ IMG ?= ghcr.io/airflow-pod-deadline/airflow-pod-deadline:dev
 image:
 	docker build -t $(IMG) .
 
-## demo: the whole story in about a minute, on a local etcd + kube-apiserver
-## with the real binary (test/demo): admission, refusals, the sweeper, audit.
-.PHONY: demo
+## demo: the whole story in about a minute, on a local cluster whose pods run
+## (hollow nodes) with the real binary (test/demo): admission, refusals, the
+## kubelet stopping a pod at its deadline, the sweeper, audit.
+.PHONY: demo cluster
 demo: bin-tools build
 	$(GO) build -o bin/airflow-pod-deadline-demo ./test/demo
 	./bin/airflow-pod-deadline-demo
+
+## cluster: the local test cluster (etcd, kube-apiserver, kube-scheduler,
+## kube-controller-manager, NODES hollow nodes; all on 127.0.0.1) until
+## Ctrl-C, for trying things by hand with bin/kubectl.
+NODES ?= 2
+cluster: bin-tools
+	$(GO) run ./test/cluster -nodes $(NODES)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes/scheme"
@@ -36,12 +37,14 @@ type Options struct {
 	// StopTimeout bounds how long Stop waits for each process after SIGTERM
 	// before killing it (0: envtest's default).
 	StopTimeout time.Duration
+	// APIServerFlags are extra kube-apiserver flags ("name=value").
+	APIServerFlags []string
 }
 
 // StartControlPlane starts etcd and kube-apiserver from binDir (exactly
 // those binaries: KUBEBUILDER_ASSETS cannot swap in others) and writes an
 // admin kubeconfig. There is no scheduler, controller-manager or kubelet:
-// pods are stored and never run.
+// pods are stored and never run (StartCluster adds them).
 func StartControlPlane(binDir string, o Options) (*ControlPlane, error) {
 	for _, b := range []string{"kube-apiserver", "etcd", "kubectl"} {
 		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
@@ -50,6 +53,10 @@ func StartControlPlane(binDir string, o Options) (*ControlPlane, error) {
 	}
 	etcd := &envtest.Etcd{Path: filepath.Join(binDir, "etcd"), Out: o.Log, Err: o.Log}
 	apiServer := &envtest.APIServer{Path: filepath.Join(binDir, "kube-apiserver"), Out: o.Log, Err: o.Log}
+	for _, f := range o.APIServerFlags {
+		name, value, _ := strings.Cut(f, "=")
+		apiServer.Configure().Set(name, value)
+	}
 	if o.DataInDir {
 		etcd.DataDir = filepath.Join(o.Dir, "etcd")
 		apiServer.CertDir = filepath.Join(o.Dir, "kube-apiserver")

@@ -152,7 +152,11 @@ func (p *Proc) Kill() {
 
 // Tail returns the last n lines of the process's output.
 func (p *Proc) Tail(n int) string {
-	b, err := os.ReadFile(p.Log)
+	return tailFile(p.Log, n)
+}
+
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return err.Error()
 	}

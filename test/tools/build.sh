@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Builds the pinned Kubernetes binaries (kube-apiserver, kubectl, etcd, helm)
-# into bin/ from the Go module proxy, with the version ldflags their own
-# release builds set. A binary is rebuilt only when the version it reports is
-# not the pinned one, so a warm bin/ costs a few milliseconds.
+# Builds the pinned Kubernetes binaries (kube-apiserver, kube-scheduler,
+# kube-controller-manager, kubectl, etcd, helm, and our hollow-node: the real
+# kubelet over a fake runtime, from hollownode/) into bin/ from the Go module
+# proxy, with the version ldflags their own release builds set. A binary is
+# rebuilt only when the version it reports is not the pinned one (for
+# hollow-node: also when its source changed), so a warm bin/ costs a few
+# milliseconds.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,12 +33,17 @@ for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
   helm_ldflags+=" -X $pkg.k8sVersionMajor=$kube_major -X $pkg.k8sVersionMinor=$kube_minor"
 done
 
+# hollow-node's own source is part of its version, so an edit rebuilds it.
+hollow_src=$(cat "$tools"/hollownode/*.go "$tools/go.sum" | sha256sum | cut -c1-12)
+hollow="$kube+$hollow_src"
+
 # current NAME prints the version the binary in bin/ reports, or nothing.
 current() {
   local b="$bin/$1"
   [ -x "$b" ] || return 0
   case "$1" in
-    kube-apiserver) "$b" --version 2>/dev/null | awk '{print $2}' ;;
+    kube-apiserver|kube-scheduler|kube-controller-manager) "$b" --version 2>/dev/null | awk '{print $2}' ;;
+    hollow-node) "$b" --version 2>/dev/null | awk '{print $2}' ;;
     kubectl) "$b" version --client -o json 2>/dev/null | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | head -1 ;;
     etcd) "$b" --version 2>/dev/null | awk '/etcd Version/ {print "v"$3}' ;;
     helm) "$b" version --template '{{.Version}}' 2>/dev/null ;;
@@ -56,11 +64,14 @@ build() { # name want pkg ldflags
   echo "built bin/$name in $((SECONDS - start))s"
 }
 
-want="${*:-etcd kube-apiserver kubectl helm}"
+want="${*:-etcd kube-apiserver kubectl helm kube-scheduler kube-controller-manager hollow-node}"
 for name in $want; do
   case "$name" in
     kube-apiserver) build kube-apiserver "$kube" k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags" ;;
     kubectl) build kubectl "$kube" k8s.io/kubernetes/cmd/kubectl "$kube_ldflags" ;;
+    kube-scheduler) build kube-scheduler "$kube" k8s.io/kubernetes/cmd/kube-scheduler "$kube_ldflags" ;;
+    kube-controller-manager) build kube-controller-manager "$kube" k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags" ;;
+    hollow-node) build hollow-node "$hollow" ./hollownode "${kube_ldflags//gitVersion=$kube/gitVersion=$hollow}" ;;
     etcd) build etcd "$etcd" go.etcd.io/etcd/server/v3 "$etcd_ldflags" ;;
     helm) build helm "$helm" helm.sh/helm/v3/cmd/helm "$helm_ldflags" ;;
     *) echo "unknown tool $name" >&2; exit 2 ;;

@@ -1,0 +1,336 @@
+package kubelet
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+)
+
+// kubeletGrace is the binary's --kubelet-grace here: short, so the node-loss
+// test is quick, and still long enough that a kubelet stops every pod
+// before the sweeper would delete it.
+const kubeletGrace = 4 * time.Second
+
+// unsweptNamespace is left alone by the suite's sweeper (admission still
+// applies there), for a test that brings its own sweeper up late.
+const unsweptNamespace = "k-unswept"
+
+var suite struct {
+	root     string
+	tmp      string
+	cluster  *testenv.Cluster
+	client   client.Client
+	binary   string
+	enforcer *testenv.Enforcer
+}
+
+var keys = webhook.NewKeys(webhook.DefaultPrefix)
+
+func TestMain(m *testing.M) {
+	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
+	code, err := runSuite(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kubelet test suite setup:", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func runSuite(m *testing.M) (int, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return 0, err
+	}
+	suite.root = filepath.Dir(filepath.Dir(wd))
+	if suite.tmp, err = os.MkdirTemp("", "apd-kubelet-"); err != nil {
+		return 0, err
+	}
+	keep := os.Getenv("APD_KEEP_LOGS") != ""
+	if !keep {
+		defer os.RemoveAll(suite.tmp)
+	}
+	suite.binary = filepath.Join(suite.tmp, "airflow-pod-deadline")
+	if err := testenv.BuildBinary(suite.root, suite.binary); err != nil {
+		return 0, err
+	}
+	ctx := context.Background()
+	suite.cluster, err = testenv.StartCluster(ctx, filepath.Join(suite.root, "bin"), testenv.ClusterOptions{
+		Options: testenv.Options{Dir: suite.tmp},
+		Nodes:   2,
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = suite.cluster.Stop() }()
+	suite.client = suite.cluster.Client
+	suite.enforcer, err = testenv.StartEnforcer(ctx, suite.client, suite.binary, suite.cluster.Kubeconfig,
+		filepath.Join(suite.tmp, "enforcer"), filepath.Join(suite.root, "manifests", "install.yaml"),
+		"--kubelet-grace="+kubeletGrace.String(), "--exclude-namespaces="+unsweptNamespace)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = suite.enforcer.Stop(15 * time.Second) }()
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "airflow-pod-deadline log (last lines):\n%s\n", suite.enforcer.Tail(60))
+		if keep {
+			fmt.Fprintf(os.Stderr, "logs kept in %s\n", suite.tmp)
+		}
+	}
+	return code, nil
+}
+
+// newNamespace creates a namespace for one test and deletes it afterwards.
+func newNamespace(t testing.TB) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "k-"}}
+	require.NoError(t, suite.client.Create(context.Background(), ns))
+	t.Cleanup(func() { _ = suite.client.Delete(context.Background(), ns) })
+	return ns.Name
+}
+
+// namedNamespace creates namespace name for one test and deletes it afterwards.
+func namedNamespace(t testing.TB, name string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	require.NoError(t, suite.client.Create(context.Background(), ns))
+	t.Cleanup(func() { _ = suite.client.Delete(context.Background(), ns) })
+	return ns.Name
+}
+
+// podWatch records every version of one pod the API server sends.
+type podWatch struct {
+	mu   sync.Mutex
+	seen []*corev1.Pod
+}
+
+// watchPod records the pod's versions from now until the test ends.
+func watchPod(t *testing.T, pod *corev1.Pod) *podWatch {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(suite.cluster.Config)
+	require.NoError(t, err)
+	w, err := cs.CoreV1().Pods(pod.Namespace).Watch(context.Background(), metav1.ListOptions{FieldSelector: "metadata.name=" + pod.Name})
+	require.NoError(t, err)
+	t.Cleanup(w.Stop)
+	pw := &podWatch{}
+	go func() {
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok {
+				pw.mu.Lock()
+				pw.seen = append(pw.seen, p)
+				pw.mu.Unlock()
+			}
+		}
+	}()
+	return pw
+}
+
+// last returns the newest recorded version for which cond holds.
+func (w *podWatch) last(t *testing.T, cond func(*corev1.Pod) bool) *corev1.Pod {
+	t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := len(w.seen) - 1; i >= 0; i-- {
+		if cond(w.seen[i]) {
+			return w.seen[i]
+		}
+	}
+	require.FailNow(t, "no such version of the pod was seen", "%d versions", len(w.seen))
+	return nil
+}
+
+// kpoPod is a pod shaped as KubernetesPodOperator creates it (its labels, a
+// name with a random suffix, one "base" container, restartPolicy Never)
+// running script in sh -c, with a budget of timeout from admission.
+func kpoPod(ns string, timeout time.Duration, script string) *corev1.Pod {
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      "run-long-pod-" + hex.EncodeToString(suffix),
+			Namespace: ns,
+			Labels: map[string]string{
+				"dag_id":                  "kpo_deferrable_execution_timeout_repro",
+				"task_id":                 "run_long_pod",
+				"run_id":                  "manual__2026-12-01T000000.0000000000-4b5c6d7e8",
+				"try_number":              "1",
+				"kubernetes_pod_operator": "True",
+				"airflow_version":         "3.3.2",
+				"airflow_kpo_in_cluster":  "False",
+			},
+			Annotations: map[string]string{keys.Timeout: timeout.String()},
+		},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			NodeSelector:  map[string]string{"kubernetes.io/hostname": testenv.NodeNamePrefix + "0"},
+			Containers: []corev1.Container{{
+				Name:    "base",
+				Image:   "alpine:3.20",
+				Command: []string{"sh", "-c"},
+				Args:    []string{script},
+			}},
+		},
+	}
+}
+
+// gated holds the pod back from scheduling until ungate: its start, and so
+// its startTime, is then as late as the test wants.
+func gated(pod *corev1.Pod) *corev1.Pod {
+	pod.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "airflow-pod-deadline.io/test-hold"}}
+	return pod
+}
+
+func ungate(t *testing.T, pod *corev1.Pod) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, suite.client.Get(ctx, client.ObjectKeyFromObject(pod), pod))
+	patch := client.MergeFrom(pod.DeepCopy())
+	pod.Spec.SchedulingGates = nil
+	require.NoError(t, suite.client.Patch(ctx, pod, patch))
+}
+
+func create(t *testing.T, pod *corev1.Pod) *corev1.Pod {
+	t.Helper()
+	require.NoError(t, suite.client.Create(context.Background(), pod))
+	return pod
+}
+
+func get(t *testing.T, pod *corev1.Pod) (*corev1.Pod, bool) {
+	t.Helper()
+	out := &corev1.Pod{}
+	err := suite.client.Get(context.Background(), client.ObjectKeyFromObject(pod), out)
+	if apierrors.IsNotFound(err) {
+		return nil, false
+	}
+	require.NoError(t, err)
+	return out, true
+}
+
+// waitFor polls the pod until cond holds (a gone pod is passed as nil) and
+// returns it with the instant cond was first seen to hold.
+func waitFor(t *testing.T, pod *corev1.Pod, timeout time.Duration, what string, cond func(*corev1.Pod) bool) (*corev1.Pod, time.Time) {
+	t.Helper()
+	end := time.Now().Add(timeout)
+	for {
+		p, _ := get(t, pod)
+		if cond(p) {
+			return p, time.Now()
+		}
+		if time.Now().After(end) {
+			require.FailNowf(t, "timed out", "pod %s/%s: %s not seen within %s; last: %s", pod.Namespace, pod.Name, what, timeout, describe(p))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func describe(p *corev1.Pod) string {
+	if p == nil {
+		return "gone"
+	}
+	return fmt.Sprintf("phase=%s reason=%q node=%q deleting=%v ads=%v containers=%+v", p.Status.Phase, p.Status.Reason,
+		p.Spec.NodeName, p.DeletionTimestamp != nil, p.Spec.ActiveDeadlineSeconds, p.Status.ContainerStatuses)
+}
+
+func running(p *corev1.Pod) bool {
+	return p != nil && p.Status.Phase == corev1.PodRunning && p.Status.StartTime != nil
+}
+
+func terminal(p *corev1.Pod) bool {
+	return p != nil && (p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded)
+}
+
+// deadlineOf reads the pod's execution deadline as the sweeper does (the
+// webhook stamped it; a timeout counts from the end of the creation second).
+func deadlineOf(t *testing.T, p *corev1.Pod) time.Time {
+	t.Helper()
+	d, ok, errs := keys.Resolve(p.Annotations, sweeper.Anchor(p))
+	require.Empty(t, errs)
+	require.True(t, ok, "pod has no deadline")
+	return d.At
+}
+
+// baseTerminated returns the base container's terminated state.
+func baseTerminated(t *testing.T, p *corev1.Pod) *corev1.ContainerStateTerminated {
+	t.Helper()
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name == "base" {
+			require.NotNil(t, cs.State.Terminated, "base container not terminated: %+v", cs.State)
+			return cs.State.Terminated
+		}
+	}
+	require.FailNow(t, "no status for the base container", describe(p))
+	return nil
+}
+
+// waitEvents waits until n events.k8s.io/v1 events about the pod have
+// reason (they are sent asynchronously) and returns them.
+func waitEvents(t *testing.T, pod *corev1.Pod, reason string, n int) []eventsv1.Event {
+	t.Helper()
+	end := time.Now().Add(15 * time.Second)
+	for {
+		got := events(t, pod, reason)
+		if len(got) >= n || time.Now().After(end) {
+			require.Len(t, got, n, "events %s about pod %s", reason, pod.Name)
+			return got
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// events lists the events.k8s.io/v1 events about the pod with reason.
+func events(t *testing.T, pod *corev1.Pod, reason string) []eventsv1.Event {
+	t.Helper()
+	var list eventsv1.EventList
+	require.NoError(t, suite.client.List(context.Background(), &list, client.InNamespace(pod.Namespace)))
+	var out []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Name == pod.Name && e.Reason == reason {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// coreEvents lists the core/v1 events (the kubelet's and the scheduler's)
+// about the pod with reason.
+func coreEvents(t *testing.T, pod *corev1.Pod, reason string) []corev1.Event {
+	t.Helper()
+	var list corev1.EventList
+	require.NoError(t, suite.client.List(context.Background(), &list, client.InNamespace(pod.Namespace)))
+	var out []corev1.Event
+	for _, e := range list.Items {
+		if e.InvolvedObject.Name == pod.Name && e.Reason == reason {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// ceilSecond is t rounded up to a whole second: the API server keeps
+// startTime and finishedAt in whole seconds (truncated).
+func ceilSecond(t time.Time) time.Time {
+	if tr := t.Truncate(time.Second); !tr.Equal(t) {
+		return tr.Add(time.Second)
+	}
+	return t
+}
