@@ -82,7 +82,7 @@ func TestClockSkewDeadlineIsAbsolute(t *testing.T) {
 			require.NotNil(t, m.ActiveDeadlineSeconds)
 			assert.Equal(t, tc.wantADS, *m.ActiveDeadlineSeconds)
 			// The rule: the budget shifts by exactly the skew, rounded up.
-			assert.Equal(t, webhook.RemainingSeconds(deadline, webhookNow), *m.ActiveDeadlineSeconds)
+			assert.Equal(t, webhook.AdmissionSeconds(deadline, webhookNow), *m.ActiveDeadlineSeconds)
 			assert.Equal(t, webhook.RemainingSeconds(webhookNow.Add(budget+tc.airflowAhead), webhookNow), *m.ActiveDeadlineSeconds)
 			// The deadline itself is kept as written, never re-based.
 			assert.True(t, m.Deadline.Equal(deadline))
@@ -100,7 +100,10 @@ func TestClockSkewTimeoutCountsFromAdmission(t *testing.T) {
 			now := webhookNow.Add(webhookOff)
 			m := webhook.DecideMutation(skewPod(map[string]string{skewKeys.Timeout: "60s"}, nil), now, skewCfg)
 			require.Equal(t, webhook.ResultClamped, m.Result)
-			assert.Equal(t, int64(60), *m.ActiveDeadlineSeconds)
+			// 60, or 61 when admitted mid-second: counted from the start of
+			// the second the pod can start in.
+			assert.Equal(t, webhook.AdmissionSeconds(now.Add(time.Minute), now), *m.ActiveDeadlineSeconds)
+			assert.Equal(t, int64(60+min(1, now.Nanosecond())), *m.ActiveDeadlineSeconds)
 			assert.Equal(t, webhook.FormatDeadline(now.Add(time.Minute)), m.Annotations[skewKeys.Deadline])
 		})
 	}
@@ -108,16 +111,16 @@ func TestClockSkewTimeoutCountsFromAdmission(t *testing.T) {
 
 // (b) The mutating and the validating call of one admission may be served by
 // two replicas whose clocks differ. The mutating replica sets
-// ADS = ceil(deadline − now_m); the validating replica refuses the pod unless
+// ADS = ceil(deadline − floor(now_m)) (AdmissionSeconds: the kubelet counts
+// from a startTime truncated to the second); the validating replica refuses
+// the pod unless
 //
-//	ceil(deadline − now_v) > 0 and ADS ≤ ceil(deadline + tolerance − now_v).
+//	ceil(deadline − now_v) > 0 and ADS ≤ ceil(deadline + tolerance − floor(now_v)).
 //
 // With the default tolerance (2s) a validating replica behind the mutating
-// one, or ahead by at most 2s, always passes what the mutating replica
-// admitted; ahead by 3s it refuses every pod it checks; between the two it
-// depends on the deadline's sub-second phase. The time between the two calls
-// (other webhooks run in between) counts as skew: a 2s clock difference leaves
-// no room for it.
+// one, or ahead by less than 3s, always passes what the mutating replica
+// admitted; ahead by 3s or more it refuses every pod it checks. The time
+// between the two calls (other webhooks run in between) counts as skew.
 func TestClockSkewBetweenReplicas(t *testing.T) {
 	require.Equal(t, 2*time.Second, skewCfg.Tolerance, "the default --admission-tolerance")
 	// Time left until the deadline on the mutating replica's clock: whole,
@@ -135,8 +138,9 @@ func TestClockSkewBetweenReplicas(t *testing.T) {
 		"same clock, 5ms between the calls":            {validatorAhead: 5 * time.Millisecond, want: "PPPP"},
 		"validator 1.5s ahead":                         {validatorAhead: 1500 * time.Millisecond, want: "PPPP"},
 		"validator 2s ahead":                           {validatorAhead: 2 * time.Second, want: "PPPP"},
-		"validator 2s ahead, 10ms between the calls":   {validatorAhead: 2010 * time.Millisecond, want: "PRPP"},
-		"validator 2.5s ahead":                         {validatorAhead: 2500 * time.Millisecond, want: "PRRP"},
+		"validator 2s ahead, 10ms between the calls":   {validatorAhead: 2010 * time.Millisecond, want: "PPPP"},
+		"validator 2.5s ahead":                         {validatorAhead: 2500 * time.Millisecond, want: "PPPP"},
+		"validator 2.999s ahead":                       {validatorAhead: 2999 * time.Millisecond, want: "PPPP"},
 		"validator 3s ahead":                           {validatorAhead: 3 * time.Second, want: "RRRR"},
 		"validator 3s ahead, --admission-tolerance=4s": {validatorAhead: 3 * time.Second, tolerance: 4 * time.Second, want: "PPPP"},
 	}
@@ -153,12 +157,12 @@ func TestClockSkewBetweenReplicas(t *testing.T) {
 				m := webhook.DecideMutation(pod, webhookNow, cfg)
 				require.Equal(t, webhook.ResultClamped, m.Result)
 				ads := *m.ActiveDeadlineSeconds
-				require.Equal(t, webhook.RemainingSeconds(deadline, webhookNow), ads)
+				require.Equal(t, webhook.AdmissionSeconds(deadline, webhookNow), ads)
 
 				validatorNow := webhookNow.Add(tc.validatorAhead)
 				v := webhook.ValidateCreate(admitted(pod, m), validatorNow, cfg)
 				rule := webhook.RemainingSeconds(deadline, validatorNow) > 0 &&
-					ads <= webhook.RemainingSeconds(deadline.Add(cfg.Tolerance), validatorNow)
+					ads <= webhook.AdmissionSeconds(deadline.Add(cfg.Tolerance), validatorNow)
 				if v.Denial == "" {
 					got += "P"
 				} else {

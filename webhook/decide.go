@@ -143,7 +143,7 @@ func admitCreate(pod *corev1.Pod, now time.Time, cfg Config) (d Deadline, r int6
 	if r = RemainingSeconds(d.At, now); r <= 0 {
 		return d, r, Validation{Result: ResultDenied, Denial: LateMessage(d.At, now)}, true
 	}
-	return d, r, Validation{}, false
+	return d, AdmissionSeconds(d.At, now), Validation{}, false
 }
 
 // LateMessage is the denial for a pod created after its deadline. KPO does not
@@ -169,7 +169,7 @@ func ValidateCreate(pod *corev1.Pod, now time.Time, cfg Config) Validation {
 	if done {
 		return verdict
 	}
-	limit := RemainingSeconds(d.At.Add(cfg.Tolerance), now)
+	limit := AdmissionSeconds(d.At.Add(cfg.Tolerance), now)
 	path := field.NewPath("spec", "activeDeadlineSeconds")
 	switch ads := pod.Spec.ActiveDeadlineSeconds; {
 	case ads == nil:
