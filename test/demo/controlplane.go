@@ -18,11 +18,14 @@ import (
 // before envtest kills them.
 const stopTimeout = 20 * time.Second
 
-// startControlPlane starts etcd and kube-apiserver from bin/, their data,
-// certificates and logs in the scratch directory, and writes an admin
-// kubeconfig for kubectl and the binary. There is no scheduler,
-// controller-manager or kubelet: pods are stored and never run, which is all
-// the story needs.
+// nodes is how many hollow nodes the demo cluster has.
+const nodes = 2
+
+// startControlPlane starts a local cluster from bin/: etcd, kube-apiserver,
+// kube-scheduler, kube-controller-manager and two hollow nodes (the real
+// kubelet over a fake container runtime), their data, certificates and logs
+// in the scratch directory, and writes an admin kubeconfig for kubectl and
+// the binary.
 func (d *demo) startControlPlane(ctx context.Context) error {
 	started := time.Now()
 	logFile, err := os.Create(d.path("control-plane.log"))
@@ -31,14 +34,15 @@ func (d *demo) startControlPlane(ctx context.Context) error {
 	}
 	// envtest logs through controller-runtime; keep that out of the story.
 	logf.SetLogger(zap.New(zap.WriteTo(logFile)))
-	cp, err := testenv.StartControlPlane(filepath.Join(d.root, "bin"), testenv.Options{
-		Dir: d.tmp, DataInDir: true, Log: logFile, StopTimeout: stopTimeout,
+	cp, err := testenv.StartCluster(ctx, filepath.Join(d.root, "bin"), testenv.ClusterOptions{
+		Options: testenv.Options{Dir: d.tmp, DataInDir: true, Log: logFile, StopTimeout: stopTimeout},
+		Nodes:   nodes,
 	})
 	if err != nil {
 		logFile.Close()
 		return fmt.Errorf("%w (log: %s)", err, logFile.Name())
 	}
-	d.onExit("stopped kube-apiserver and etcd", func() error {
+	d.onExit("stopped the nodes, kube-scheduler, kube-controller-manager, kube-apiserver and etcd", func() error {
 		defer logFile.Close()
 		err := cp.Stop()
 		// envtest sends SIGTERM, and SIGKILL to a process still running
@@ -54,8 +58,8 @@ func (d *demo) startControlPlane(ctx context.Context) error {
 		return err
 	}
 	d.kubeconfig, d.client = cp.Kubeconfig, cp.Client
-	d.say(fmt.Sprintf("- etcd + kube-apiserver at %s (no nodes, no scheduler): ready in %s",
-		cp.Config.Host, since(started)))
+	d.say(fmt.Sprintf("- etcd + kube-apiserver at %s, kube-scheduler, kube-controller-manager and %d hollow nodes: ready in %s",
+		cp.Config.Host, nodes, since(started)))
 	return nil
 }
 

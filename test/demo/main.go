@@ -1,7 +1,9 @@
 // Command demo shows what airflow-pod-deadline does, on a laptop, in about a
-// minute: it starts a throwaway etcd + kube-apiserver on 127.0.0.1, runs the
-// real airflow-pod-deadline binary against it (admission webhook + sweeper),
-// and plays four short scenes with kubectl, printing each command and its
+// minute: it starts a throwaway cluster on 127.0.0.1 (etcd, kube-apiserver,
+// kube-scheduler, kube-controller-manager and two hollow nodes: real
+// kubelets over a fake container runtime), runs the real airflow-pod-deadline
+// binary against it (admission webhook + sweeper), and plays five short
+// scenes with kubectl, printing each command and its
 // output. Every scene's expectation is checked: the exit status is 0 only if
 // all hold. Whatever happens (success, failure, Ctrl-C), everything the demo
 // started is stopped and its scratch directory removed.
@@ -27,8 +29,8 @@ import (
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
-// scenes is the number of scenes, for the "n/4" headings.
-const scenes = 4
+// scenes is the number of scenes, for the "n/5" headings.
+const scenes = 5
 
 // demo is the state shared by the setup, the scenes and the cleanup.
 type demo struct {
@@ -112,6 +114,7 @@ func (d *demo) play(ctx context.Context, binary string) error {
 		d.admitKPOPod,
 		d.refuseLatePod,
 		d.refuseMalformedAnnotation,
+		d.kubeletStopsRunningPod,
 		d.sweepPendingPod,
 	} {
 		if err := scene(ctx); err != nil {
@@ -134,7 +137,8 @@ func (d *demo) setUp(ctx context.Context, binary string) error {
 		binary = filepath.Join(bin, "airflow-pod-deadline")
 	}
 	d.kubectlPath = filepath.Join(bin, "kubectl")
-	for _, b := range []string{filepath.Join(bin, "etcd"), filepath.Join(bin, "kube-apiserver"), d.kubectlPath, binary} {
+	for _, b := range []string{filepath.Join(bin, "etcd"), filepath.Join(bin, "kube-apiserver"), filepath.Join(bin, "kube-scheduler"),
+		filepath.Join(bin, "kube-controller-manager"), filepath.Join(bin, "hollow-node"), d.kubectlPath, binary} {
 		if _, err := os.Stat(b); err != nil {
 			return fmt.Errorf("%s is missing: run `make demo`, which builds it", b)
 		}
@@ -150,7 +154,7 @@ func (d *demo) setUp(ctx context.Context, binary string) error {
 	}
 	d.kubeconfig = d.path("kubeconfig")
 
-	fmt.Fprintln(d.out, "airflow-pod-deadline demo: a local Kubernetes API server, the real binary, four short scenes.")
+	fmt.Fprintln(d.out, "airflow-pod-deadline demo: a local Kubernetes cluster, the real binary, five short scenes.")
 	if d.keep {
 		fmt.Fprintf(d.out, "Scratch directory %s (kept: -keep).\n", d.tmp)
 	} else {

@@ -33,6 +33,13 @@ const (
 	// sweepTimeout is how long after the deadline the sweeper may take to
 	// delete the pod before the demo calls it a failure.
 	sweepTimeout = 60 * time.Second
+	// runBudget is the execution_timeout of the pod that runs (scene 4), and
+	// gateHold how long it waits for a node.
+	runBudget = 9 * time.Second
+	gateHold  = 3 * time.Second
+	// nodePoolLabel and missingPool keep scene 1's pod Pending: no node has it.
+	nodePoolLabel = "cloud.google.com/gke-nodepool"
+	missingPool   = "gpu-pool"
 )
 
 // Scene 1: the mutating webhook clamps activeDeadlineSeconds to the budget.
@@ -42,9 +49,10 @@ func (d *demo) admitKPOPod(ctx context.Context) error {
 		"This is the pod Airflow's KubernetesPodOperator (KPO) creates, with the labels it",
 		"sets. The annotation carries the task's execution_timeout (set in the DAG; the",
 		"pod_mutation_hook stamps the absolute execution-deadline instead). The pod asks for activeDeadlineSeconds: 3600; the",
-		"webhook lowers it to the 20 seconds left and says so in a warning.")
+		"webhook lowers it to the 20 seconds left and says so in a warning. It also asks",
+		"for a node pool this cluster does not have: it will stay Pending (scene 5).")
 	before := time.Now()
-	out, err := d.kubectl(ctx, kpoPodYAML(d.pod, "run_long_pod", timeoutKey, "20s"), "create", "-f", "-")
+	out, err := d.kubectl(ctx, kpoPodYAML(d.pod, "run_long_pod", timeoutKey, "20s", missingPool), "create", "-f", "-")
 	after := time.Now()
 	if err != nil {
 		return fmt.Errorf("kubectl create failed: %w", err)
@@ -54,8 +62,10 @@ func (d *demo) admitKPOPod(ctx context.Context) error {
 		return fmt.Errorf("kubectl showed no admission warning %q", "Warning: airflow-pod-deadline: activeDeadlineSeconds 3600 -> ...")
 	}
 
-	d.say("", "The stored pod: activeDeadlineSeconds is now 20, and the webhook recorded the",
-		"absolute deadline (execution-deadline) and the value it replaced (clamped-from).")
+	d.say("", "The stored pod: activeDeadlineSeconds is now 20 (21 if admitted mid-second: the",
+		"kubelet counts it from startTime, kept in whole seconds, and the sweeper makes it",
+		"exact when the pod starts), and the webhook recorded the absolute deadline",
+		"(execution-deadline) and the value it replaced (clamped-from).")
 	if _, err := d.kubectlGrep(ctx, "airflow-pod-deadline.io/|activeDeadlineSeconds", "get", "pod", d.pod, "-o", "yaml"); err != nil {
 		return fmt.Errorf("kubectl get pod failed: %w", err)
 	}
@@ -65,8 +75,8 @@ func (d *demo) admitKPOPod(ctx context.Context) error {
 		return err
 	}
 	ads := pod.Spec.ActiveDeadlineSeconds
-	if ads == nil || *ads < 1 || *ads > int64(budget.Seconds()) {
-		return fmt.Errorf("activeDeadlineSeconds is %v, want between 1 and %d", ptrString(ads), int64(budget.Seconds()))
+	if ads == nil || *ads < 1 || *ads > int64(budget.Seconds())+1 {
+		return fmt.Errorf("activeDeadlineSeconds is %v, want between 1 and %d", ptrString(ads), int64(budget.Seconds())+1)
 	}
 	if warning[1] != strconv.FormatInt(*ads, 10) {
 		return fmt.Errorf("the warning says -> %s but the pod has activeDeadlineSeconds %d", warning[1], *ads)
@@ -97,7 +107,7 @@ func (d *demo) refuseLatePod(ctx context.Context) error {
 		"Here the DAG set the absolute form, execution-deadline, and it passed a minute",
 		"ago (say the task spent its whole budget before launching the pod). The webhook",
 		"refuses the pod; KPO does not retry a 403, so the task fails now with this message.")
-	out, err := d.kubectl(ctx, kpoPodYAML(name, "arrives_too_late", deadlineKey, late.Format(time.RFC3339)), "create", "-f", "-")
+	out, err := d.kubectl(ctx, kpoPodYAML(name, "arrives_too_late", deadlineKey, late.Format(time.RFC3339), ""), "create", "-f", "-")
 	if err := expectRefusal(err, out, "denied the request", "execution deadline "+late.Format(time.RFC3339)+" passed ",
 		"ago; the task has exceeded its execution_timeout"); err != nil {
 		return err
@@ -117,7 +127,7 @@ func (d *demo) refuseMalformedAnnotation(ctx context.Context) error {
 		"A value the webhook cannot read is refused rather than silently ignored (which",
 		"would mean no deadline at all); the message names the annotation and the forms",
 		"it accepts.")
-	out, err := d.kubectl(ctx, kpoPodYAML(name, "bad_annotation", timeoutKey, "half an hour"), "create", "-f", "-")
+	out, err := d.kubectl(ctx, kpoPodYAML(name, "bad_annotation", timeoutKey, "half an hour", ""), "create", "-f", "-")
 	if err := expectRefusal(err, out, "denied the request", timeoutKey, `"half an hour"`, "accepted forms"); err != nil {
 		return err
 	}
@@ -128,10 +138,10 @@ func (d *demo) refuseMalformedAnnotation(ctx context.Context) error {
 	return nil
 }
 
-// Scene 4: the sweeper deletes the first pod, still Pending, at its deadline.
+// Scene 5: the sweeper deletes the first pod, still Pending, at its deadline.
 func (d *demo) sweepPendingPod(ctx context.Context) error {
-	d.scene(4, "The pod that never starts",
-		"This cluster has no nodes, so the first pod stays Pending. activeDeadlineSeconds",
+	d.scene(5, "The pod that never starts",
+		"No node matches the first pod's node pool, so it stays Pending. activeDeadlineSeconds",
 		"counts from the moment a pod starts, so for a Pending pod it never fires. The",
 		"sweeper closes that gap: it deletes the pod once its deadline has passed.")
 	out, err := d.kubectl(ctx, "", "get", "pod", d.pod)
@@ -325,7 +335,11 @@ func kpoPodName(taskID string) string {
 // its labels, one "base" container, restartPolicy Never, and the
 // activeDeadlineSeconds of 3600 a DAG author might have set, plus one
 // annotation of our contract.
-func kpoPodYAML(name, taskID, annotation, value string) string {
+func kpoPodYAML(name, taskID, annotation, value, nodePool string) string {
+	selector := ""
+	if nodePool != "" {
+		selector = fmt.Sprintf("  nodeSelector:\n    %s: %s\n", nodePoolLabel, nodePool)
+	}
 	return fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
@@ -343,11 +357,11 @@ metadata:
 spec:
   restartPolicy: Never
   activeDeadlineSeconds: 3600
-  containers:
+%s  containers:
     - name: base
       image: alpine:3.20
       command: ["sh", "-c", "sleep 1800"]
-`, name, dagID, taskID, annotation, strconv.Quote(value))
+`, name, dagID, taskID, annotation, strconv.Quote(value), selector)
 }
 
 func ptrString(p *int64) string {
