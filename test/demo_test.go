@@ -15,9 +15,10 @@ import (
 )
 
 // TestDemo runs the program behind `make demo` (test/demo) end to end, so the
-// story the README promises cannot rot. The demo starts its own etcd and
-// kube-apiserver, so it shares nothing with the suite but the binary built
-// for this run. Not parallel: an extra control plane starting next to the
+// story the README promises cannot rot. The demo starts its own cluster
+// (etcd, kube-apiserver, kube-scheduler, kube-controller-manager, two hollow
+// nodes), so it shares nothing with the suite but the binary built for this
+// run. Not parallel: an extra control plane starting next to the
 // timing-sensitive sweeper tests would only make them flakier.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
@@ -46,16 +47,18 @@ func TestDemo(t *testing.T) {
 
 	for what, pattern := range map[string]string{
 		"admission warning":      `(?m)^Warning: airflow-pod-deadline: activeDeadlineSeconds 3600 -> \d+ to fit execution deadline `,
-		"clamped pod":            `(?m)^  activeDeadlineSeconds: (20|1\d|\d)$`,
+		"clamped pod":            `(?m)^  activeDeadlineSeconds: (21|20|1\d|\d)$`,
+		"kubelet stop":           `(?m)^runs-too-long-\S+\s+Failed\s+DeadlineExceeded\s`,
+		"lowered at start":       `ActiveDeadlineClamped\s.*Lowered activeDeadlineSeconds \d+ -> \d+ so the kubelet stops the pod at its execution deadline`,
 		"late pod refused":       `denied the request: execution deadline \S+ passed \S+ ago; the task has exceeded its execution_timeout`,
 		"malformed refused":      `denied the request: .*airflow-pod-deadline\.io/execution-timeout.*"half an hour".*accepted forms`,
 		"audit event":            `Warning\s+ExecutionDeadlineExceeded\s+pod/run-long-pod-\S+\s+Deleted: .*\(dag_id=kpo_execution_timeout_demo task_id=run_long_pod .*try_number=1\)`,
 		"sweeper metric":         `(?m)^airflow_pod_deadline_sweeper_actions_total\{action="deleted"\} 1$`,
 		"binary stopped cleanly": `stopped airflow-pod-deadline with SIGTERM, clean exit`,
-		"control plane stopped":  `stopped kube-apiserver and etcd`,
+		"cluster stopped":        `stopped the nodes, kube-scheduler, kube-controller-manager, kube-apiserver and etcd`,
 		"scratch directory gone": `removed \S+airflow-pod-deadline-demo-\S+`,
 		"final verdict":          `demo passed in `,
-		"summary":                `ok 4\. Pending pod deleted by the sweeper`,
+		"summary":                `ok 5\. Pending pod deleted by the sweeper`,
 	} {
 		assert.Regexp(t, regexp.MustCompile(pattern), output.String(), what)
 	}

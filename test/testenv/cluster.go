@@ -29,6 +29,7 @@ type Cluster struct {
 	dir               string
 	binDir            string
 	labels            map[string]string
+	nodeFlags         []string
 	mu                sync.Mutex
 }
 
@@ -40,6 +41,8 @@ type ClusterOptions struct {
 	Nodes int
 	// NodeLabels are extra labels on every node.
 	NodeLabels map[string]string
+	// NodeFlags are extra hollow-node flags (e.g. --max-pods=250).
+	NodeFlags []string
 	// NodeMonitorGracePeriod is how long a node may miss heartbeats before
 	// the controller-manager marks it NotReady (0: 20s).
 	NodeMonitorGracePeriod time.Duration
@@ -115,7 +118,7 @@ func (c *Cluster) start(ctx context.Context, o ClusterOptions) error {
 	if err != nil {
 		return err
 	}
-	c.labels = o.NodeLabels
+	c.labels, c.nodeFlags = o.NodeLabels, o.NodeFlags
 	for range o.Nodes {
 		if _, err := c.startNode(nil); err != nil {
 			return err
@@ -275,6 +278,7 @@ func (n *Node) Start() error {
 		}
 		args = append(args, "--node-labels="+l)
 	}
+	args = append(args, n.cluster.nodeFlags...)
 	// TMPDIR: kubemark keeps the kubelet's root directory in a temp dir.
 	n.proc, err = StartComponent(filepath.Join(n.cluster.binDir, "hollow-node"), filepath.Join(dir, "kubelet.log"), []string{"TMPDIR=" + dir}, args...)
 	return err
