@@ -49,12 +49,14 @@ fuzz:
 
 ## bench: the benchmarks whose figures docs/performance.md reports: the
 ## handler microbenchmarks, then the webhook server alone, admission through
-## a real kube-apiserver, and the sweeper at scale (about 15 minutes).
+## a real kube-apiserver, the sweeper at scale, and pods stopped by real
+## kubelets on 10 hollow nodes (about 20 minutes).
 bench: bin-tools
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./webhook/
 	$(GO) run ./test/perf/webhookserver -duration 10s -rounds 3
 	$(GO) run ./test/perf/admission -rounds 8 -floor
 	$(GO) run ./test/perf/sweeper -pods 10000 -spread 60s -overdue 5000
+	$(GO) run ./test/perf/kubelet -nodes 10 -pods 2000 -unscheduled 200
 
 ## faults: the fault tests of docs/reliability.md at five times the load
 ## `make test` runs them with.
