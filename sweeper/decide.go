@@ -5,7 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 // AlreadyCheckedLabel is the label KPO patches on pods it has given up on.
@@ -13,7 +13,7 @@ const AlreadyCheckedLabel = "already_checked"
 
 // Config is what the sweeper's decisions depend on besides the pod and the clock.
 type Config struct {
-	Keys webhook.Keys
+	Keys deadline.Keys
 	// KubeletGrace is how long a started pod may outlive its deadline: the
 	// kubelet enforces the lowered activeDeadlineSeconds, and only a pod it
 	// failed to stop (node down, kubelet lagging) is deleted after this.
@@ -62,20 +62,7 @@ type Action struct {
 	// Why says why the pod is deleted (Delete).
 	Why string
 	// Errors are the malformed annotations (Invalid).
-	Errors []*webhook.AnnotationError
-}
-
-// Anchor is the instant a timeout-only pod's budget counts from: its creation.
-// creationTimestamp is recorded in whole seconds while the webhook stamps the
-// instant it admitted the pod, a few milliseconds before; taking the end of the
-// creation second keeps the sweeper from ever enforcing earlier than the
-// stamped deadline of a pod that met the webhook.
-func Anchor(pod *corev1.Pod) time.Time {
-	return anchor(pod.CreationTimestamp.Time)
-}
-
-func anchor(created time.Time) time.Time {
-	return created.Add(time.Second - time.Nanosecond)
+	Errors []*deadline.AnnotationError
 }
 
 // Decide returns the next action for pod at now (the DESIGN sweeper table).
@@ -87,37 +74,37 @@ func Decide(pod *corev1.Pod, now time.Time, cfg Config) Action {
 		// KPO's on_finish_action owns finished pods.
 		return Action{Kind: None}
 	}
-	d, ok, errs := cfg.Keys.Resolve(pod.Annotations, Anchor(pod))
+	d, ok, errs := cfg.Keys.Resolve(cfg.Keys.Values(pod.Annotations), deadline.CreationAnchor(pod.CreationTimestamp.Time))
 	if len(errs) > 0 {
 		return Action{Kind: Invalid, Errors: errs}
 	}
 	if !ok {
 		return Action{Kind: None}
 	}
-	deadline := d.At
+	at := d.At
 	if pod.Status.StartTime == nil {
 		// activeDeadlineSeconds counts from startTime, so it never fires here.
-		if now.Before(deadline) {
-			return Action{Kind: Wait, At: deadline, Deadline: deadline}
+		if now.Before(at) {
+			return Action{Kind: Wait, At: at, Deadline: at}
 		}
-		return Action{Kind: Delete, Deadline: deadline, Due: deadline, Why: WhyNeverStarted}
+		return Action{Kind: Delete, Deadline: at, Due: at, Why: WhyNeverStarted}
 	}
 
 	gaveUp := pod.Labels[AlreadyCheckedLabel] == "True"
-	due, why := deadline.Add(cfg.KubeletGrace), WhyStillRunning
+	due, why := at.Add(cfg.KubeletGrace), WhyStillRunning
 	if gaveUp {
 		// Nobody in Airflow is watching this pod any more: no grace.
-		due, why = deadline, WhyAlreadyChecked
+		due, why = at, WhyAlreadyChecked
 	}
 	if !now.Before(due) {
-		return Action{Kind: Delete, Deadline: deadline, Due: due, Why: why}
+		return Action{Kind: Delete, Deadline: at, Due: due, Why: why}
 	}
 	// Counted from the actual start, this is the activeDeadlineSeconds that
 	// ends the pod at its deadline. A pod that started after its deadline
 	// gets the minimum, 1, and the kubelet stops it at once.
-	fit := max(webhook.RemainingSeconds(deadline, pod.Status.StartTime.Time), 1)
+	fit := max(deadline.RemainingSeconds(at, pod.Status.StartTime.Time), 1)
 	if ads := pod.Spec.ActiveDeadlineSeconds; ads == nil || *ads > fit {
-		return Action{Kind: Lower, At: due, Deadline: deadline, ActiveDeadlineSeconds: fit}
+		return Action{Kind: Lower, At: due, Deadline: at, ActiveDeadlineSeconds: fit}
 	}
-	return Action{Kind: Wait, At: due, Deadline: deadline}
+	return Action{Kind: Wait, At: due, Deadline: at}
 }

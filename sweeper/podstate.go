@@ -12,7 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
 
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 // identityLabels are the KPO labels event messages name the task by, in the
@@ -49,7 +49,7 @@ func (s *podState) GetObjectMeta() metav1.Object {
 
 // toState is the informer's transform: a full pod in, its podState out. Pods
 // in an excluded namespace keep their identity only: never reconciled.
-func toState(keys webhook.Keys, exclude ...string) toolscache.TransformFunc {
+func toState(keys deadline.Keys, exclude ...string) toolscache.TransformFunc {
 	excluded := map[string]bool{}
 	for _, ns := range exclude {
 		excluded[ns] = true
@@ -92,7 +92,7 @@ func toState(keys webhook.Keys, exclude ...string) toolscache.TransformFunc {
 }
 
 // pod is the view of the state that Decide reads.
-func (s *podState) pod(keys webhook.Keys) *corev1.Pod {
+func (s *podState) pod(keys deadline.Keys) *corev1.Pod {
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
 		Namespace: s.namespace, Name: s.name, UID: s.uid,
 		CreationTimestamp: metav1.NewTime(s.created),
@@ -133,7 +133,7 @@ type Scope struct {
 }
 
 // NewPodInformer watches the pods in scope and stores a podState for each.
-func NewPodInformer(cs kubernetes.Interface, keys webhook.Keys, scope Scope) (toolscache.SharedIndexInformer, error) {
+func NewPodInformer(cs kubernetes.Interface, keys deadline.Keys, scope Scope) (toolscache.SharedIndexInformer, error) {
 	if _, err := labels.Parse(scope.LabelSelector); err != nil {
 		return nil, fmt.Errorf("pod label selector: %w", err)
 	}
@@ -156,7 +156,7 @@ func (s *podState) enforced(cfg Config) bool {
 	if s == nil || !s.tracked || s.deleting || s.phase == corev1.PodSucceeded || s.phase == corev1.PodFailed {
 		return false
 	}
-	_, ok, errs := cfg.Keys.Resolve(map[string]string{cfg.Keys.Deadline: s.deadline, cfg.Keys.Timeout: s.timeout}, anchor(s.created))
+	_, ok, errs := cfg.Keys.Resolve(deadline.Values{Deadline: s.deadline, Timeout: s.timeout}, deadline.CreationAnchor(s.created))
 	return ok && len(errs) == 0
 }
 

@@ -40,7 +40,7 @@ func TestPodStateDecidesLikeThePod(t *testing.T) {
 			s := state(t, full)
 			view := s.pod(keys)
 			for _, d := range []int{-120, -30, 0, 14, 15, 3600} {
-				now := deadline.Add(timeSeconds(d))
+				now := deadlineAt.Add(timeSeconds(d))
 				assert.Equal(t, Decide(full, now, cfg), Decide(view, now, cfg), "at deadline%+ds", d)
 			}
 			// The event messages name the same task.

@@ -23,6 +23,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 // TestBadInput sends malformed and hostile inputs through both webhooks exactly
@@ -719,7 +721,7 @@ func excerpt(msg string) string {
 		return ""
 	}
 	size := len(msg)
-	msg = strings.NewReplacer("; accepted forms: "+DeadlineForms, "; accepted forms: …", "; accepted forms: "+TimeoutForms, "; accepted forms: …").Replace(msg)
+	msg = strings.NewReplacer("; accepted forms: "+deadline.DeadlineForms, "; accepted forms: …", "; accepted forms: "+deadline.TimeoutForms, "; accepted forms: …").Replace(msg)
 	short := msg
 	if utf8.RuneCountInString(msg) > excerptRunes {
 		short = string([]rune(msg)[:excerptRunes]) + "…"

@@ -2,8 +2,8 @@ package webhook_test
 
 // Clock skew: which clock each decision trusts, pinned on the pure decision
 // functions. docs/reliability.md ("Clock skew") states the rules and names
-// these tests. This file is an external test package because it also drives
-// sweeper.Decide (the sweeper imports webhook).
+// these tests. This file is an external test package because it drives both
+// halves, webhook.DecideMutation and sweeper.Decide, over one contract.
 
 import (
 	"maps"
@@ -16,12 +16,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
 var (
-	skewCfg  = webhook.NewConfig(webhook.DefaultPrefix)
+	skewCfg  = webhook.NewConfig(deadline.DefaultPrefix)
 	skewKeys = skewCfg.Keys
 	// webhookNow is the mutating replica's clock reading at admission.
 	webhookNow = time.Date(2026, 5, 20, 10, 0, 0, 0, time.UTC)
@@ -70,8 +71,8 @@ func TestClockSkewDeadlineIsAbsolute(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			deadline := webhookNow.Add(tc.airflowAhead).Add(budget)
-			pod := skewPod(map[string]string{skewKeys.Deadline: webhook.FormatDeadline(deadline)}, nil)
+			at := webhookNow.Add(tc.airflowAhead).Add(budget)
+			pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, nil)
 			m := webhook.DecideMutation(pod, webhookNow, skewCfg)
 			if tc.wantLate {
 				assert.Equal(t, webhook.ResultDenied, m.Result)
@@ -82,10 +83,10 @@ func TestClockSkewDeadlineIsAbsolute(t *testing.T) {
 			require.NotNil(t, m.ActiveDeadlineSeconds)
 			assert.Equal(t, tc.wantADS, *m.ActiveDeadlineSeconds)
 			// The rule: the budget shifts by exactly the skew, rounded up.
-			assert.Equal(t, webhook.RemainingSeconds(deadline, webhookNow), *m.ActiveDeadlineSeconds)
-			assert.Equal(t, webhook.RemainingSeconds(webhookNow.Add(budget+tc.airflowAhead), webhookNow), *m.ActiveDeadlineSeconds)
+			assert.Equal(t, deadline.RemainingSeconds(at, webhookNow), *m.ActiveDeadlineSeconds)
+			assert.Equal(t, deadline.RemainingSeconds(webhookNow.Add(budget+tc.airflowAhead), webhookNow), *m.ActiveDeadlineSeconds)
 			// The deadline itself is kept as written, never re-based.
-			assert.True(t, m.Deadline.Equal(deadline))
+			assert.True(t, m.Deadline.Equal(at))
 			assert.NotContains(t, m.Annotations, skewKeys.Deadline)
 		})
 	}
@@ -101,7 +102,7 @@ func TestClockSkewTimeoutCountsFromAdmission(t *testing.T) {
 			m := webhook.DecideMutation(skewPod(map[string]string{skewKeys.Timeout: "60s"}, nil), now, skewCfg)
 			require.Equal(t, webhook.ResultClamped, m.Result)
 			assert.Equal(t, int64(60), *m.ActiveDeadlineSeconds)
-			assert.Equal(t, webhook.FormatDeadline(now.Add(time.Minute)), m.Annotations[skewKeys.Deadline])
+			assert.Equal(t, deadline.Format(now.Add(time.Minute)), m.Annotations[skewKeys.Deadline])
 		})
 	}
 }
@@ -148,17 +149,17 @@ func TestClockSkewBetweenReplicas(t *testing.T) {
 			}
 			got := ""
 			for _, left := range phases {
-				deadline := webhookNow.Add(left)
-				pod := skewPod(map[string]string{skewKeys.Deadline: webhook.FormatDeadline(deadline)}, ptr.To[int64](3600))
+				at := webhookNow.Add(left)
+				pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, ptr.To[int64](3600))
 				m := webhook.DecideMutation(pod, webhookNow, cfg)
 				require.Equal(t, webhook.ResultClamped, m.Result)
 				ads := *m.ActiveDeadlineSeconds
-				require.Equal(t, webhook.RemainingSeconds(deadline, webhookNow), ads)
+				require.Equal(t, deadline.RemainingSeconds(at, webhookNow), ads)
 
 				validatorNow := webhookNow.Add(tc.validatorAhead)
 				v := webhook.ValidateCreate(admitted(pod, m), validatorNow, cfg)
-				rule := webhook.RemainingSeconds(deadline, validatorNow) > 0 &&
-					ads <= webhook.RemainingSeconds(deadline.Add(cfg.Tolerance), validatorNow)
+				rule := deadline.RemainingSeconds(at, validatorNow) > 0 &&
+					ads <= deadline.RemainingSeconds(at.Add(cfg.Tolerance), validatorNow)
 				if v.Denial == "" {
 					got += "P"
 				} else {
@@ -176,8 +177,8 @@ func TestClockSkewBetweenReplicas(t *testing.T) {
 	// whose clock is already past the deadline refuses the pod as late, even
 	// within the tolerance. (The pod had less than the skew left to run.)
 	t.Run("budget below the skew: the validator sees the pod late", func(t *testing.T) {
-		deadline := webhookNow.Add(time.Second)
-		pod := skewPod(map[string]string{skewKeys.Deadline: webhook.FormatDeadline(deadline)}, nil)
+		at := webhookNow.Add(time.Second)
+		pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, nil)
 		m := webhook.DecideMutation(pod, webhookNow, skewCfg)
 		require.Equal(t, int64(1), *m.ActiveDeadlineSeconds)
 		v := webhook.ValidateCreate(admitted(pod, m), webhookNow.Add(1500*time.Millisecond), skewCfg)
@@ -195,7 +196,7 @@ func TestClockSkewBetweenReplicas(t *testing.T) {
 func TestClockSkewSweeperLowersFromKubeletStartTime(t *testing.T) {
 	scfg := sweeper.Config{Keys: skewKeys, KubeletGrace: 15 * time.Second}
 	created := webhookNow
-	deadline := created.Add(time.Minute)
+	at := created.Add(time.Minute)
 	realStart := created.Add(10 * time.Second) // the container really starts here
 	sweeperNow := realStart.Add(2 * time.Second)
 	tests := map[string]struct {
@@ -210,7 +211,7 @@ func TestClockSkewSweeperLowersFromKubeletStartTime(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			// Admission clamped the pod to the budget left at creation.
-			pod := skewPod(map[string]string{skewKeys.Deadline: webhook.FormatDeadline(deadline)}, ptr.To[int64](60))
+			pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, ptr.To[int64](60))
 			pod.CreationTimestamp = metav1.NewTime(created)
 			pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: ptr.To(metav1.NewTime(tc.startTime))}
 
@@ -221,12 +222,12 @@ func TestClockSkewSweeperLowersFromKubeletStartTime(t *testing.T) {
 				assert.Equal(t, tc.wantADS, a.ActiveDeadlineSeconds, "sweeper clock %s", off)
 			}
 			ads := sweeper.Decide(pod, sweeperNow, scfg).ActiveDeadlineSeconds
-			assert.Equal(t, webhook.RemainingSeconds(deadline, tc.startTime), ads)
+			assert.Equal(t, deadline.RemainingSeconds(at, tc.startTime), ads)
 			// The kubelet fails the pod at startTime + ADS on its clock: the deadline.
 			kubeletStops := tc.startTime.Add(time.Duration(ads) * time.Second)
-			assert.True(t, kubeletStops.Equal(deadline), "kubelet stops at %s on its clock", kubeletStops)
+			assert.True(t, kubeletStops.Equal(at), "kubelet stops at %s on its clock", kubeletStops)
 			// In real time that is the deadline shifted by the kubelet's skew.
-			assert.True(t, realStart.Add(time.Duration(ads)*time.Second).Equal(deadline.Add(-tc.kubeletAhead)))
+			assert.True(t, realStart.Add(time.Duration(ads)*time.Second).Equal(at.Add(-tc.kubeletAhead)))
 		})
 	}
 }
@@ -236,15 +237,15 @@ func TestClockSkewSweeperLowersFromKubeletStartTime(t *testing.T) {
 // second after it (rounded up, never before).
 func TestClockSkewSweeperRoundsUp(t *testing.T) {
 	scfg := sweeper.Config{Keys: skewKeys, KubeletGrace: 15 * time.Second}
-	deadline := webhookNow.Add(60400 * time.Millisecond)
+	at := webhookNow.Add(60400 * time.Millisecond)
 	start := webhookNow.Add(10 * time.Second)
-	pod := skewPod(map[string]string{skewKeys.Deadline: webhook.FormatDeadline(deadline)}, ptr.To[int64](61))
+	pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, ptr.To[int64](61))
 	pod.CreationTimestamp = metav1.NewTime(webhookNow)
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: ptr.To(metav1.NewTime(start))}
 	a := sweeper.Decide(pod, start.Add(time.Second), scfg)
 	require.Equal(t, sweeper.Lower, a.Kind)
 	assert.Equal(t, int64(51), a.ActiveDeadlineSeconds)
-	assert.Equal(t, 600*time.Millisecond, start.Add(51*time.Second).Sub(deadline))
+	assert.Equal(t, 600*time.Millisecond, start.Add(51*time.Second).Sub(at))
 }
 
 // (c') The sweeper's own clock only times its backstop: a pod still running at
@@ -252,13 +253,13 @@ func TestClockSkewSweeperRoundsUp(t *testing.T) {
 // up to 15s behind the sweeper has stopped the pod by then.
 func TestClockSkewSweeperBackstop(t *testing.T) {
 	scfg := sweeper.Config{Keys: skewKeys, KubeletGrace: 15 * time.Second}
-	deadline := webhookNow.Add(time.Minute)
-	pod := skewPod(map[string]string{skewKeys.Deadline: webhook.FormatDeadline(deadline)}, ptr.To[int64](50))
+	at := webhookNow.Add(time.Minute)
+	pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, ptr.To[int64](50))
 	pod.CreationTimestamp = metav1.NewTime(webhookNow)
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: ptr.To(metav1.NewTime(webhookNow.Add(10 * time.Second)))}
 
-	assert.Equal(t, sweeper.Wait, sweeper.Decide(pod, deadline.Add(scfg.KubeletGrace-time.Nanosecond), scfg).Kind)
-	a := sweeper.Decide(pod, deadline.Add(scfg.KubeletGrace), scfg)
+	assert.Equal(t, sweeper.Wait, sweeper.Decide(pod, at.Add(scfg.KubeletGrace-time.Nanosecond), scfg).Kind)
+	a := sweeper.Decide(pod, at.Add(scfg.KubeletGrace), scfg)
 	assert.Equal(t, sweeper.Delete, a.Kind)
 	assert.Equal(t, sweeper.WhyStillRunning, a.Why)
 
@@ -266,6 +267,6 @@ func TestClockSkewSweeperBackstop(t *testing.T) {
 	// the deadline on its own clock.
 	pending := pod.DeepCopy()
 	pending.Status = corev1.PodStatus{Phase: corev1.PodPending}
-	assert.Equal(t, sweeper.Wait, sweeper.Decide(pending, deadline.Add(-time.Nanosecond), scfg).Kind)
-	assert.Equal(t, sweeper.Delete, sweeper.Decide(pending, deadline, scfg).Kind)
+	assert.Equal(t, sweeper.Wait, sweeper.Decide(pending, at.Add(-time.Nanosecond), scfg).Kind)
+	assert.Equal(t, sweeper.Delete, sweeper.Decide(pending, at, scfg).Kind)
 }

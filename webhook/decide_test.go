@@ -10,9 +10,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
-var cfg = NewConfig(DefaultPrefix)
+var (
+	cfg    = NewConfig(deadline.DefaultPrefix)
+	anchor = time.Date(2026, 5, 20, 10, 0, 0, 0, time.UTC)
+)
 
 func pod(ads *int64, annotations map[string]string) *corev1.Pod {
 	return &corev1.Pod{

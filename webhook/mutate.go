@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 // MutatePath is where the mutating webhook is served.
@@ -60,7 +62,7 @@ func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.
 		resp = resp.WithWarnings(d.Warning)
 		// Guarded: the arguments alone would cost the hot path allocations.
 		if log := logf.FromContext(ctx).V(1); log.Enabled() {
-			log.Info("clamped activeDeadlineSeconds", append(requestValues(req), "deadline", FormatDeadline(d.Deadline), "activeDeadlineSeconds", *d.ActiveDeadlineSeconds)...)
+			log.Info("clamped activeDeadlineSeconds", append(requestValues(req), "deadline", deadline.Format(d.Deadline), "activeDeadlineSeconds", *d.ActiveDeadlineSeconds)...)
 		}
 	}
 	return resp, d.Result

@@ -23,6 +23,7 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/certs"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
@@ -96,7 +97,7 @@ func run(opts *options) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 
-	admissionCfg := webhook.Config{Keys: webhook.NewKeys(opts.annotationPrefix), Tolerance: opts.tolerance}
+	admissionCfg := webhook.Config{Keys: deadline.NewKeys(opts.annotationPrefix), Tolerance: opts.tolerance}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}

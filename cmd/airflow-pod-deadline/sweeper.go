@@ -5,11 +5,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
-func setupSweeper(mgr ctrl.Manager, opts *options, keys webhook.Keys) error {
+func setupSweeper(mgr ctrl.Manager, opts *options, keys deadline.Keys) error {
 	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
 		return err
