@@ -462,10 +462,10 @@ func badInputs() map[string]badInput {
 		"json: duplicate metadata keys (second without annotations)": {
 			body: rawReview(`{"metadata":{"annotations":{"` + dk + `":"` + readableDeadline + `"}},"metadata":{"name":"x"},"spec":{"activeDeadlineSeconds":3600}}`),
 			want: readable()},
-		"json: duplicate annotations keys, fast scanner (merged, as encoding/json)": {
+		"json: duplicate annotations keys (merged, as encoding/json)": {
 			body: rawReview(`{"metadata":{"annotations":{"` + dk + `":"` + readableDeadline + `"},"annotations":{}},"spec":{"activeDeadlineSeconds":3600}}`),
 			want: readable()},
-		"json: duplicate annotations keys plus one escaped key (standard decoder: merged)": {
+		"json: duplicate annotations keys plus one escaped key (merged)": {
 			body: rawReview(`{"metadata":{"annotations":{"` + dk + `":"` + readableDeadline + `"},"annotations":{}},"spec":{"activeDeadlineSeconds":3600},"st\u0061tus":{}}`),
 			want: readable()},
 		"json: duplicate activeDeadlineSeconds (3600 then 5)": {

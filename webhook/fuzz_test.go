@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"testing"
 	"time"
 
@@ -16,35 +15,6 @@ import (
 
 // Native fuzz targets. Their seed corpora run in every `go test`;
 // `make fuzz` explores each for FUZZTIME.
-
-// FuzzDecodePod holds the fast field scanner to the standard decoder: for any
-// valid JSON the scanner either defers to the standard decoder or finds the
-// same fields. Invalid JSON never reaches it (the framework's decoding of the
-// AdmissionReview validates the whole body, the embedded object included), so
-// there it only must not panic.
-func FuzzDecodePod(f *testing.F) {
-	f.Add(mustJSON(f, kpoPod(map[string]string{"a/b": "c", cfg.Keys.Timeout: "30s"}, ptr.To[int64](3600))))
-	f.Add([]byte(`{"metadata":{"annotations":{"k":"v\"\\u00e9"}},"spec":{"activeDeadlineSeconds":5}}`))
-	f.Add([]byte(`{"metadata":{"annotations":null},"spec":{"activeDeadlineSeconds":null}}`))
-	f.Add([]byte(`{"metadata":{"annotations":{"k":"1"},"annotations":{"k":"2"}}}`))
-	f.Add([]byte(`{"metadata":{"annotations":{"a":"1"},"annotations":{}}}`)) // merged, as encoding/json does
-	f.Add([]byte(`{"metadata":{"annotations":{"a":"1"}},"metadata":{"annotations":null}}`))
-	f.Add([]byte(`{"meta\u0064ata":{"annotations":{"k":"v"}}}`))
-	f.Add([]byte(`{"spec":{"activeDeadlineSeconds":1e3}}`))
-	f.Add([]byte(`{"spec":{"containers":[{"args":["}","]","\"{"]}],"activeDeadlineSeconds":7}} `))
-	f.Add([]byte(`[]`))
-	f.Add([]byte(`{"":{0}}`)) // invalid: skipped values are not validated
-	f.Fuzz(func(t *testing.T, data []byte) {
-		want, stdErr := decodePodStd(data)
-		got, ok := scanPod(data)
-		if !ok || stdErr != nil {
-			return
-		}
-		if !reflect.DeepEqual(want, got) {
-			t.Fatalf("scanner %+v, standard decoder %+v, input %q", got, want, data)
-		}
-	})
-}
 
 // FuzzAdmissionReview sends arbitrary bodies through both webhooks as the
 // API server would: never a panic, always a well-formed AdmissionReview
