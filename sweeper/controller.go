@@ -109,11 +109,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
-	cached := state.pod(r.Config.Keys)
 	now := r.now()
-	a := Decide(cached, now, r.Config)
+	a := Decide(state.pod, now, r.Config)
 	if a.Kind != Lower && a.Kind != Delete {
-		return r.follow(ctx, req.NamespacedName, cached, state.who, a, now), nil
+		return r.follow(ctx, req.NamespacedName, state.ref(), state.who, a, now), nil
 	}
 	if a.Kind == Delete && !r.DryRun {
 		if wait := r.slot(req.NamespacedName, now); wait > 0 {
@@ -132,7 +131,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	now = r.now()
-	a = Decide(fresh, now, r.Config)
+	a = Decide(PodOf(fresh, r.Config.Keys), now, r.Config)
 	switch a.Kind {
 	case Delete:
 		return r.delete(ctx, req.NamespacedName, fresh, a, now)

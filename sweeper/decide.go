@@ -65,16 +65,52 @@ type Action struct {
 	Errors []*deadline.AnnotationError
 }
 
+// Pod is the part of a pod that Decide reads. The informer keeps one for each
+// tracked pod and the controller makes one of the pod it reads fresh before
+// acting, both with PodOf, so a rule that needs another field has to add it
+// here and cannot see it set on one path and zero on the other.
+type Pod struct {
+	// Deadline holds the raw deadline annotations.
+	Deadline deadline.Values
+	// Created is metadata.creationTimestamp, the anchor of a timeout-only pod.
+	Created time.Time
+	// Started is status.startTime; zero: not started.
+	Started  time.Time
+	Phase    corev1.PodPhase
+	Deleting bool
+	// ActiveDeadlineSeconds is spec.activeDeadlineSeconds.
+	ActiveDeadlineSeconds *int64
+	// GaveUp is KPO's already_checked=True label.
+	GaveUp bool
+}
+
+// PodOf is what Decide reads of pod.
+func PodOf(pod *corev1.Pod, keys deadline.Keys) Pod {
+	p := Pod{
+		Deadline:              keys.Values(pod.Annotations),
+		Created:               pod.CreationTimestamp.Time,
+		Phase:                 pod.Status.Phase,
+		Deleting:              pod.DeletionTimestamp != nil,
+		ActiveDeadlineSeconds: pod.Spec.ActiveDeadlineSeconds,
+		GaveUp:                pod.Labels[AlreadyCheckedLabel] == "True",
+	}
+	if pod.Status.StartTime != nil {
+		p.Started = pod.Status.StartTime.Time
+	}
+	return p
+}
+
+// terminal reports whether KPO's on_finish_action owns the pod.
+func (p Pod) terminal() bool {
+	return p.Phase == corev1.PodSucceeded || p.Phase == corev1.PodFailed
+}
+
 // Decide returns the next action for pod at now (the DESIGN sweeper table).
-func Decide(pod *corev1.Pod, now time.Time, cfg Config) Action {
-	if pod.DeletionTimestamp != nil {
+func Decide(pod Pod, now time.Time, cfg Config) Action {
+	if pod.Deleting || pod.terminal() {
 		return Action{Kind: None}
 	}
-	if phase := pod.Status.Phase; phase == corev1.PodSucceeded || phase == corev1.PodFailed {
-		// KPO's on_finish_action owns finished pods.
-		return Action{Kind: None}
-	}
-	d, ok, errs := cfg.Keys.Resolve(cfg.Keys.Values(pod.Annotations), deadline.CreationAnchor(pod.CreationTimestamp.Time))
+	d, ok, errs := cfg.Keys.Resolve(pod.Deadline, deadline.CreationAnchor(pod.Created))
 	if len(errs) > 0 {
 		return Action{Kind: Invalid, Errors: errs}
 	}
@@ -82,7 +118,7 @@ func Decide(pod *corev1.Pod, now time.Time, cfg Config) Action {
 		return Action{Kind: None}
 	}
 	at := d.At
-	if pod.Status.StartTime == nil {
+	if pod.Started.IsZero() {
 		// activeDeadlineSeconds counts from startTime, so it never fires here.
 		if now.Before(at) {
 			return Action{Kind: Wait, At: at, Deadline: at}
@@ -90,9 +126,8 @@ func Decide(pod *corev1.Pod, now time.Time, cfg Config) Action {
 		return Action{Kind: Delete, Deadline: at, Due: at, Why: WhyNeverStarted}
 	}
 
-	gaveUp := pod.Labels[AlreadyCheckedLabel] == "True"
 	due, why := at.Add(cfg.KubeletGrace), WhyStillRunning
-	if gaveUp {
+	if pod.GaveUp {
 		// Nobody in Airflow is watching this pod any more: no grace.
 		due, why = at, WhyAlreadyChecked
 	}
@@ -102,8 +137,8 @@ func Decide(pod *corev1.Pod, now time.Time, cfg Config) Action {
 	// Counted from the actual start, this is the activeDeadlineSeconds that
 	// ends the pod at its deadline. A pod that started after its deadline
 	// gets the minimum, 1, and the kubelet stops it at once.
-	fit := max(deadline.RemainingSeconds(at, pod.Status.StartTime.Time), 1)
-	if ads := pod.Spec.ActiveDeadlineSeconds; ads == nil || *ads > fit {
+	fit := max(deadline.RemainingSeconds(at, pod.Started), 1)
+	if ads := pod.ActiveDeadlineSeconds; ads == nil || *ads > fit {
 		return Action{Kind: Lower, At: due, Deadline: at, ActiveDeadlineSeconds: fit}
 	}
 	return Action{Kind: Wait, At: due, Deadline: at}

@@ -123,7 +123,7 @@ func TestDecide(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got := Decide(tc.pod, tc.now, cfg)
+			got := Decide(PodOf(tc.pod, keys), tc.now, cfg)
 			assert.Equal(t, tc.want, got, "got %s", got.Kind)
 		})
 	}
@@ -131,7 +131,7 @@ func TestDecide(t *testing.T) {
 
 func TestDecideInvalid(t *testing.T) {
 	pod := newPod(annotations(map[string]string{keys.Timeout: "soon", keys.Deadline: "later"}))
-	got := Decide(pod, deadlineAt, cfg)
+	got := Decide(PodOf(pod, keys), deadlineAt, cfg)
 	assert.Equal(t, Invalid, got.Kind)
 	if assert.Len(t, got.Errors, 2) {
 		assert.Equal(t, keys.Deadline, got.Errors[0].Key)
@@ -139,7 +139,7 @@ func TestDecideInvalid(t *testing.T) {
 	}
 	// A terminal pod is not worth a warning.
 	pod.Status.Phase = corev1.PodSucceeded
-	assert.Equal(t, None, Decide(pod, deadlineAt, cfg).Kind)
+	assert.Equal(t, None, Decide(PodOf(pod, keys), deadlineAt, cfg).Kind)
 }
 
 // The requeue instant is never in the past and a pod needing action always
@@ -155,7 +155,7 @@ func TestDecideProgress(t *testing.T) {
 	}
 	for name, pod := range shapes {
 		for now := created; now.Before(deadlineAt.Add(time.Minute)); now = now.Add(100 * time.Millisecond) {
-			a := Decide(pod, now, cfg)
+			a := Decide(PodOf(pod, keys), now, cfg)
 			switch a.Kind {
 			case Wait, Lower:
 				assert.True(t, a.At.After(now), "%s at %s: %s at %s", name, now, a.Kind, a.At)
@@ -170,3 +170,20 @@ func TestDecideProgress(t *testing.T) {
 }
 
 func at(t time.Time, d time.Duration) time.Time { return t.Add(d) }
+
+func TestPodOf(t *testing.T) {
+	full := newPod(started(created.Add(5*time.Second)), ads(3600), label(AlreadyCheckedLabel, "True"), deleting,
+		annotations(map[string]string{keys.Deadline: "1779271260", keys.Timeout: "30s", keys.ClampedFrom: "unset", "other": "x"}))
+	assert.Equal(t, Pod{
+		Deadline:              deadline.Values{Deadline: "1779271260", Timeout: "30s"},
+		Created:               created,
+		Started:               created.Add(5 * time.Second),
+		Phase:                 corev1.PodRunning,
+		Deleting:              true,
+		ActiveDeadlineSeconds: ptr.To[int64](3600),
+		GaveUp:                true,
+	}, PodOf(full, keys))
+	// Only "True" is KPO giving up; a pod that never started has no Started.
+	assert.Equal(t, Pod{Deadline: deadline.Values{Deadline: deadline.Format(deadlineAt)}, Created: created, Phase: corev1.PodPending},
+		PodOf(newPod(label(AlreadyCheckedLabel, "False")), keys))
+}

@@ -29,8 +29,8 @@ func TestEventNotes(t *testing.T) {
 	assert.NotContains(t, deleteNote(identity(bare), a, deadlineAt, false), "(")
 
 	long := newPod(annotations(map[string]string{keys.Timeout: strings.Repeat("x", 5000)}))
-	inv := Decide(long, deadlineAt, cfg)
+	inv := Decide(PodOf(long, keys), deadlineAt, cfg)
 	assert.LessOrEqual(t, len(invalidNote(identity(long), inv)), maxNote)
-	assert.Contains(t, invalidNote(identity(newPod()), Decide(newPod(annotations(map[string]string{keys.Timeout: "soon"})), deadlineAt, cfg)),
+	assert.Contains(t, invalidNote(identity(newPod()), Decide(PodOf(newPod(annotations(map[string]string{keys.Timeout: "soon"})), keys), deadlineAt, cfg)),
 		`Not enforced (the pod did not pass the admission webhook?): annotation airflow-pod-deadline.io/execution-timeout: value "soon" is not a duration`)
 }

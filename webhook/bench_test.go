@@ -106,7 +106,7 @@ func BenchmarkMutateStraightforward(b *testing.B) {
 		if err := podDecoder.DecodeRaw(req.Object, &pod); err != nil {
 			b.Fatal(err)
 		}
-		d := DecideMutation(&pod, anchor, cfg)
+		d := DecideMutation(Pod{Annotations: pod.Annotations, ActiveDeadlineSeconds: pod.Spec.ActiveDeadlineSeconds}, anchor, cfg)
 		mutated := pod.DeepCopy()
 		for k, v := range d.Annotations {
 			mutated.Annotations[k] = v

@@ -35,6 +35,11 @@ func skewPod(annotations map[string]string, ads *int64) *corev1.Pod {
 	}
 }
 
+// admissionOf is what the webhooks read of a pod.
+func admissionOf(pod *corev1.Pod) webhook.Pod {
+	return webhook.Pod{Annotations: pod.Annotations, ActiveDeadlineSeconds: pod.Spec.ActiveDeadlineSeconds}
+}
+
 // admitted is the pod as the API server stores it after the mutation m.
 func admitted(pod *corev1.Pod, m webhook.Mutation) *corev1.Pod {
 	out := pod.DeepCopy()
@@ -73,7 +78,7 @@ func TestClockSkewDeadlineIsAbsolute(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			at := webhookNow.Add(tc.airflowAhead).Add(budget)
 			pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, nil)
-			m := webhook.DecideMutation(pod, webhookNow, skewCfg)
+			m := webhook.DecideMutation(admissionOf(pod), webhookNow, skewCfg)
 			if tc.wantLate {
 				assert.Equal(t, webhook.ResultDenied, m.Result)
 				assert.Contains(t, m.Denial, "passed 1.0s ago")
@@ -99,7 +104,7 @@ func TestClockSkewTimeoutCountsFromAdmission(t *testing.T) {
 	for _, webhookOff := range []time.Duration{-3 * time.Second, -1500 * time.Millisecond, 0, 1500 * time.Millisecond, 3 * time.Second} {
 		t.Run(webhookOff.String(), func(t *testing.T) {
 			now := webhookNow.Add(webhookOff)
-			m := webhook.DecideMutation(skewPod(map[string]string{skewKeys.Timeout: "60s"}, nil), now, skewCfg)
+			m := webhook.DecideMutation(admissionOf(skewPod(map[string]string{skewKeys.Timeout: "60s"}, nil)), now, skewCfg)
 			require.Equal(t, webhook.ResultClamped, m.Result)
 			assert.Equal(t, int64(60), *m.ActiveDeadlineSeconds)
 			assert.Equal(t, deadline.Format(now.Add(time.Minute)), m.Annotations[skewKeys.Deadline])
@@ -151,13 +156,13 @@ func TestClockSkewBetweenReplicas(t *testing.T) {
 			for _, left := range phases {
 				at := webhookNow.Add(left)
 				pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, ptr.To[int64](3600))
-				m := webhook.DecideMutation(pod, webhookNow, cfg)
+				m := webhook.DecideMutation(admissionOf(pod), webhookNow, cfg)
 				require.Equal(t, webhook.ResultClamped, m.Result)
 				ads := *m.ActiveDeadlineSeconds
 				require.Equal(t, deadline.RemainingSeconds(at, webhookNow), ads)
 
 				validatorNow := webhookNow.Add(tc.validatorAhead)
-				v := webhook.ValidateCreate(admitted(pod, m), validatorNow, cfg)
+				v := webhook.ValidateCreate(admissionOf(admitted(pod, m)), validatorNow, cfg)
 				rule := deadline.RemainingSeconds(at, validatorNow) > 0 &&
 					ads <= deadline.RemainingSeconds(at.Add(cfg.Tolerance), validatorNow)
 				if v.Denial == "" {
@@ -179,9 +184,9 @@ func TestClockSkewBetweenReplicas(t *testing.T) {
 	t.Run("budget below the skew: the validator sees the pod late", func(t *testing.T) {
 		at := webhookNow.Add(time.Second)
 		pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, nil)
-		m := webhook.DecideMutation(pod, webhookNow, skewCfg)
+		m := webhook.DecideMutation(admissionOf(pod), webhookNow, skewCfg)
 		require.Equal(t, int64(1), *m.ActiveDeadlineSeconds)
-		v := webhook.ValidateCreate(admitted(pod, m), webhookNow.Add(1500*time.Millisecond), skewCfg)
+		v := webhook.ValidateCreate(admissionOf(admitted(pod, m)), webhookNow.Add(1500*time.Millisecond), skewCfg)
 		assert.Equal(t, webhook.ResultDenied, v.Result)
 		assert.Equal(t, "execution deadline 2026-05-20T10:00:01Z passed 0.5s ago; the task has exceeded its execution_timeout", v.Denial)
 	})
@@ -217,11 +222,11 @@ func TestClockSkewSweeperLowersFromKubeletStartTime(t *testing.T) {
 
 			for _, off := range []time.Duration{-3 * time.Second, 0, 3 * time.Second} {
 				// Whatever the sweeper's own clock says, the value is the same.
-				a := sweeper.Decide(pod, sweeperNow.Add(off), scfg)
+				a := sweeper.Decide(sweeper.PodOf(pod, skewKeys), sweeperNow.Add(off), scfg)
 				require.Equal(t, sweeper.Lower, a.Kind, "sweeper clock %s", off)
 				assert.Equal(t, tc.wantADS, a.ActiveDeadlineSeconds, "sweeper clock %s", off)
 			}
-			ads := sweeper.Decide(pod, sweeperNow, scfg).ActiveDeadlineSeconds
+			ads := sweeper.Decide(sweeper.PodOf(pod, skewKeys), sweeperNow, scfg).ActiveDeadlineSeconds
 			assert.Equal(t, deadline.RemainingSeconds(at, tc.startTime), ads)
 			// The kubelet fails the pod at startTime + ADS on its clock: the deadline.
 			kubeletStops := tc.startTime.Add(time.Duration(ads) * time.Second)
@@ -242,7 +247,7 @@ func TestClockSkewSweeperRoundsUp(t *testing.T) {
 	pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, ptr.To[int64](61))
 	pod.CreationTimestamp = metav1.NewTime(webhookNow)
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: ptr.To(metav1.NewTime(start))}
-	a := sweeper.Decide(pod, start.Add(time.Second), scfg)
+	a := sweeper.Decide(sweeper.PodOf(pod, skewKeys), start.Add(time.Second), scfg)
 	require.Equal(t, sweeper.Lower, a.Kind)
 	assert.Equal(t, int64(51), a.ActiveDeadlineSeconds)
 	assert.Equal(t, 600*time.Millisecond, start.Add(51*time.Second).Sub(at))
@@ -258,8 +263,8 @@ func TestClockSkewSweeperBackstop(t *testing.T) {
 	pod.CreationTimestamp = metav1.NewTime(webhookNow)
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: ptr.To(metav1.NewTime(webhookNow.Add(10 * time.Second)))}
 
-	assert.Equal(t, sweeper.Wait, sweeper.Decide(pod, at.Add(scfg.KubeletGrace-time.Nanosecond), scfg).Kind)
-	a := sweeper.Decide(pod, at.Add(scfg.KubeletGrace), scfg)
+	assert.Equal(t, sweeper.Wait, sweeper.Decide(sweeper.PodOf(pod, skewKeys), at.Add(scfg.KubeletGrace-time.Nanosecond), scfg).Kind)
+	a := sweeper.Decide(sweeper.PodOf(pod, skewKeys), at.Add(scfg.KubeletGrace), scfg)
 	assert.Equal(t, sweeper.Delete, a.Kind)
 	assert.Equal(t, sweeper.WhyStillRunning, a.Why)
 
@@ -267,6 +272,6 @@ func TestClockSkewSweeperBackstop(t *testing.T) {
 	// the deadline on its own clock.
 	pending := pod.DeepCopy()
 	pending.Status = corev1.PodStatus{Phase: corev1.PodPending}
-	assert.Equal(t, sweeper.Wait, sweeper.Decide(pending, at.Add(-time.Nanosecond), scfg).Kind)
-	assert.Equal(t, sweeper.Delete, sweeper.Decide(pending, at, scfg).Kind)
+	assert.Equal(t, sweeper.Wait, sweeper.Decide(sweeper.PodOf(pending, skewKeys), at.Add(-time.Nanosecond), scfg).Kind)
+	assert.Equal(t, sweeper.Delete, sweeper.Decide(sweeper.PodOf(pending, skewKeys), at, scfg).Kind)
 }

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
@@ -73,7 +72,7 @@ type Mutation struct {
 // DecideMutation is the mutating webhook for a Pod CREATE: clamp
 // activeDeadlineSeconds to the remaining budget, stamp the absolute deadline
 // when a timeout was given, refuse a pod whose deadline has passed.
-func DecideMutation(pod *corev1.Pod, now time.Time, cfg Config) Mutation {
+func DecideMutation(pod Pod, now time.Time, cfg Config) Mutation {
 	d, r, verdict, done := admitCreate(pod, now, cfg)
 	if done {
 		return Mutation{Result: verdict.Result, Denial: verdict.Denial, Deadline: d.At}
@@ -92,7 +91,7 @@ func DecideMutation(pod *corev1.Pod, now time.Time, cfg Config) Mutation {
 		}
 	}
 
-	ads := pod.Spec.ActiveDeadlineSeconds
+	ads := pod.ActiveDeadlineSeconds
 	_, clampedBefore := pod.Annotations[cfg.Keys.ClampedFrom]
 	limit := r
 	if clampedBefore {
@@ -134,7 +133,7 @@ func (m *Mutation) set(key, value string, cond bool) {
 // with a verdict when the pod asks for no deadline, has a malformed
 // annotation or is already late; otherwise its deadline d and the r seconds
 // left.
-func admitCreate(pod *corev1.Pod, now time.Time, cfg Config) (d deadline.Resolved, r int64, verdict Validation, done bool) {
+func admitCreate(pod Pod, now time.Time, cfg Config) (d deadline.Resolved, r int64, verdict Validation, done bool) {
 	d, ok, errs := cfg.Keys.Resolve(cfg.Keys.Values(pod.Annotations), now)
 	switch {
 	case len(errs) > 0:
@@ -166,14 +165,14 @@ type Validation struct {
 // ValidateCreate is the validating webhook for a Pod CREATE: the annotations
 // parse and activeDeadlineSeconds fits the remaining budget (within
 // cfg.Tolerance), whatever other mutating webhooks did after ours.
-func ValidateCreate(pod *corev1.Pod, now time.Time, cfg Config) Validation {
+func ValidateCreate(pod Pod, now time.Time, cfg Config) Validation {
 	d, r, verdict, done := admitCreate(pod, now, cfg)
 	if done {
 		return verdict
 	}
 	limit := deadline.RemainingSeconds(d.At.Add(cfg.Tolerance), now)
 	path := field.NewPath("spec", "activeDeadlineSeconds")
-	switch ads := pod.Spec.ActiveDeadlineSeconds; {
+	switch ads := pod.ActiveDeadlineSeconds; {
 	case ads == nil:
 		return Validation{Result: ResultDenied, Denial: field.ErrorList{field.Required(path, fmt.Sprintf(
 			"must be set to at most %d, the seconds left until execution deadline %s (was the airflow-pod-deadline mutating webhook bypassed?)",
@@ -189,7 +188,7 @@ func ValidateCreate(pod *corev1.Pod, now time.Time, cfg Config) Validation {
 // ValidateUpdate is the validating webhook for a Pod UPDATE: the deadline
 // annotations may be added or shortened, never removed, extended or made
 // unreadable. Updates that leave them alone (KPO patching labels) pass at once.
-func ValidateUpdate(oldPod, newPod *corev1.Pod, now time.Time, cfg Config) Validation {
+func ValidateUpdate(oldPod, newPod Pod, now time.Time, cfg Config) Validation {
 	var errs field.ErrorList
 	k := cfg.Keys
 	// Deadlines compare as instants; now only bounds them (MaxBudget).

@@ -7,7 +7,6 @@ import (
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -37,8 +36,17 @@ func checkRequest(req admission.Request, operations ...admissionv1.Operation) *a
 	return &resp
 }
 
-// admittedPod is the part of a Pod that admission reads: every decision is a
-// function of metadata.annotations and spec.activeDeadlineSeconds only.
+// Pod is the part of a Pod that admission reads: every decision is a function
+// of these two fields, the clock and the configuration, and decodePod fills
+// nothing else. A rule that needs another field has to add it here, where the
+// decoder is, so it cannot pass unit tests on a full pod and see "" in
+// production.
+type Pod struct {
+	Annotations           map[string]string
+	ActiveDeadlineSeconds *int64
+}
+
+// admittedPod is Pod as JSON, the shape decodePod reads.
 type admittedPod struct {
 	Metadata struct {
 		Annotations map[string]string `json:"annotations"`
@@ -49,23 +57,19 @@ type admittedPod struct {
 }
 
 // decodePod decodes the admitted part of a pod from a request's raw object.
-// The returned Pod carries only the annotations and activeDeadlineSeconds:
-// decoding the rest of a pod (several kilobytes of containers, volumes and
+// Decoding the rest of a pod (several kilobytes of containers, volumes and
 // defaults) would cost as much again as the framework's decoding of the whole
-// AdmissionReview. Field names match case-sensitively, as the API server's
-// own decoding does.
-func decodePod(raw runtime.RawExtension) (*corev1.Pod, error) {
+// AdmissionReview. Field names match case-sensitively, as the API server's own
+// decoding does.
+func decodePod(raw runtime.RawExtension) (Pod, error) {
 	if len(raw.Raw) == 0 {
-		return nil, errors.New("the request carries no object")
+		return Pod{}, errors.New("the request carries no object")
 	}
 	var p admittedPod
 	if err := json.UnmarshalCaseSensitivePreserveInts(raw.Raw, &p); err != nil {
-		return nil, fmt.Errorf("decoding the pod: %w", err)
+		return Pod{}, fmt.Errorf("decoding the pod: %w", err)
 	}
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Annotations: p.Metadata.Annotations},
-		Spec:       corev1.PodSpec{ActiveDeadlineSeconds: p.Spec.ActiveDeadlineSeconds},
-	}, nil
+	return Pod{Annotations: p.Metadata.Annotations, ActiveDeadlineSeconds: p.Spec.ActiveDeadlineSeconds}, nil
 }
 
 // requestLogger replaces the framework's per-request logger, which attaches six

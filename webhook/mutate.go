@@ -10,7 +10,6 @@ import (
 
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -91,11 +90,11 @@ func NewMutatingWebhook(cfg Config, now func() time.Time) *admission.Webhook {
 // server under 80% of the framework's own no-op throughput (docs/performance.md);
 // a mutation touches at most one field and three annotations, whose
 // operations are this simple.
-func patchOps(pod *corev1.Pod, m Mutation) []jsonpatch.JsonPatchOperation {
+func patchOps(pod Pod, m Mutation) []jsonpatch.JsonPatchOperation {
 	ops := make([]jsonpatch.JsonPatchOperation, 0, 1+len(m.Annotations))
 	if m.ActiveDeadlineSeconds != nil {
 		op := "replace"
-		if pod.Spec.ActiveDeadlineSeconds == nil {
+		if pod.ActiveDeadlineSeconds == nil {
 			op = "add"
 		}
 		ops = append(ops, jsonpatch.NewOperation(op, "/spec/activeDeadlineSeconds", *m.ActiveDeadlineSeconds))
