@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -64,8 +65,8 @@ type Rotator struct {
 	CertValidity  time.Duration
 	RenewBefore   time.Duration
 	CheckInterval time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock times the checks and is now for certificates (required).
+	Clock clock.Clock
 
 	serving atomic.Pointer[tls.Certificate]
 }
@@ -99,7 +100,7 @@ func (r *Rotator) Start(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(next):
+		case <-r.Clock.After(next):
 		}
 	}
 }
@@ -115,7 +116,7 @@ type state struct {
 // certificate up to date.
 func (r *Rotator) Check(ctx context.Context) error {
 	log := logf.FromContext(ctx).WithName("cert-rotator")
-	now := r.now()
+	now := r.Clock.Now()
 	secret := &corev1.Secret{}
 	err := r.Client.Get(ctx, r.Secret, secret)
 	missing := apierrors.IsNotFound(err)
@@ -267,13 +268,6 @@ func (r *Rotator) load(s *KeyPair) error {
 	r.serving.Store(&c)
 	servingNotAfter.Set(float64(s.Cert.NotAfter.Unix()))
 	return nil
-}
-
-func (r *Rotator) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
 }
 
 // parseState reads what it can of the Secret; anything missing, unparsable or

@@ -54,7 +54,7 @@ func BenchmarkDecodeOnly(b *testing.B) {
 func BenchmarkMutate(b *testing.B) {
 	body, decoder := benchBody(b), admissionDecoder(b)
 	req := decodeReview(b, decoder, body)
-	m := &Mutator{Config: cfg, Now: fixedClock}
+	m := &Mutator{Config: cfg, Clock: fixedClock}
 	ctx := context.Background()
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()

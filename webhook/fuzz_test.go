@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/utils/ptr"
@@ -31,8 +30,8 @@ func FuzzAdmissionReview(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`nul`))
 	handlers := map[string]http.Handler{
-		"mutate":   NewMutatingWebhook(cfg, func() time.Time { return anchor }),
-		"validate": NewValidatingWebhook(cfg, func() time.Time { return anchor }),
+		"mutate":   NewMutatingWebhook(cfg, fixedClock),
+		"validate": NewValidatingWebhook(cfg, fixedClock),
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for name, h := range handlers {

@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/utils/clock"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -22,8 +22,8 @@ const MutatePath = "/mutate-v1-pod"
 // Mutator adapts DecideMutation to controller-runtime's admission.Handler.
 type Mutator struct {
 	Config Config
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock reads now for each request (required).
+	Clock clock.PassiveClock
 }
 
 var _ admission.Handler = &Mutator{}
@@ -43,11 +43,7 @@ func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err), ResultError
 	}
-	now := time.Now
-	if m.Now != nil {
-		now = m.Now
-	}
-	d := DecideMutation(pod, now(), m.Config)
+	d := DecideMutation(pod, m.Clock.Now(), m.Config)
 	switch d.Result {
 	case ResultDenied, ResultInvalid:
 		logf.FromContext(ctx).Info("refusing pod", append(requestValues(req), "result", d.Result, "reason", d.Denial)...)
@@ -76,8 +72,8 @@ func resultOf(resp admission.Response) Result {
 }
 
 // NewMutatingWebhook is the mutating webhook as served at MutatePath.
-func NewMutatingWebhook(cfg Config, now func() time.Time) *admission.Webhook {
-	return &admission.Webhook{Handler: &Mutator{Config: cfg, Now: now}, LogConstructor: requestLogger}
+func NewMutatingWebhook(cfg Config, clk clock.PassiveClock) *admission.Webhook {
+	return &admission.Webhook{Handler: &Mutator{Config: cfg, Clock: clk}, LogConstructor: requestLogger}
 }
 
 // patchOps returns the JSON Patch operations that apply mutation m to pod.

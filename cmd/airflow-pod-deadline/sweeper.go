@@ -3,6 +3,7 @@ package main
 import (
 	"golang.org/x/time/rate"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
@@ -26,6 +27,7 @@ func setupSweeper(mgr ctrl.Manager, opts *options, keys deadline.Keys) error {
 		Recorder:  mgr.GetEventRecorder(sweeper.ControllerName),
 		Config:    sweeper.Config{Keys: keys, KubeletGrace: opts.kubeletGrace},
 		DryRun:    opts.dryRun,
+		Clock:     clock.RealClock{},
 		Deletes:   rate.NewLimiter(rate.Limit(opts.deletesPerSecond), max(1, int(opts.deletesPerSecond))),
 	}
 	return r.SetupWithManager(mgr, informer, opts.workers)
