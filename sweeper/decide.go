@@ -105,7 +105,8 @@ func (p Pod) terminal() bool {
 	return p.Phase == corev1.PodSucceeded || p.Phase == corev1.PodFailed
 }
 
-// Decide returns the next action for pod at now (the DESIGN sweeper table).
+// Decide returns the next action for pod at now: the sweeper table of
+// README.md ("What the sweeper does").
 func Decide(pod Pod, now time.Time, cfg Config) Action {
 	if pod.Deleting || pod.terminal() {
 		return Action{Kind: None}

@@ -250,6 +250,10 @@ func TestValidatingCallSkippedOnlyWhenNothingChanged(t *testing.T) {
 		"never met the mutator":        {annotations: admitted(""), ads: 7200, called: true},
 		"record is not a number":       {annotations: admitted("lots"), ads: 7200, called: true},
 		"record longer than 10 digits": {annotations: admitted("99999999999"), ads: 7200, called: true},
+		// Only activeDeadlineSeconds is compared (docs/performance.md): a
+		// deadline rewritten after admission is not looked at again.
+		"deadline rewritten after admission": {
+			annotations: map[string]string{deadlineKey: deadline.Format(time.Now().Add(2 * time.Hour)), keys.Admitted: "3600"}, ads: 3600},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

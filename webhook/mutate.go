@@ -78,7 +78,7 @@ func NewMutatingWebhook(cfg Config, clk clock.PassiveClock) *admission.Webhook {
 
 // patchOps returns the JSON Patch operations that apply mutation m to pod.
 //
-// DESIGN.md has the framework build the patch from the typed object
+// The framework can build the patch from the typed object
 // (admission.PatchResponseFromRaw), and that is the oracle the tests hold this
 // to: TestPatchOpsMatchFramework and FuzzPatchOps apply both to the whole pod
 // and require the same result. Diffing even a minimal view cost 12 µs and 80

@@ -15,7 +15,7 @@ import (
 )
 
 // options are the command line; flag names are part of the contract shared
-// with the Helm chart, the demo and the docs (DESIGN.md).
+// with the Helm chart, the demo and the docs (README.md).
 type options struct {
 	webhookPort        int
 	webhookBindAddress string
