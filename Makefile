@@ -42,9 +42,11 @@ lint:
 ## FUZZMINIMIZE: the instrumented admission handler is slow enough that the
 ## default 60s cap leaves the fuzzer minimizing ("0/sec") most of the time.
 fuzz:
-	@for target in $$($(GO) test -list '$(FUZZ)' ./webhook/ | grep '^Fuzz'); do \
-	  echo "== $$target ($(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $(FUZZFLAGS) ./webhook/; \
+	@for pkg in ./deadline/ ./webhook/; do \
+	  for target in $$($(GO) test -list '$(FUZZ)' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$target ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $(FUZZFLAGS) $$pkg; \
+	  done; \
 	done
 
 ## bench: the benchmarks whose figures docs/performance.md reports: the

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -64,8 +66,8 @@ type Rotator struct {
 	CertValidity  time.Duration
 	RenewBefore   time.Duration
 	CheckInterval time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock times the checks and is now for certificates (required).
+	Clock clock.Clock
 
 	serving atomic.Pointer[tls.Certificate]
 }
@@ -87,35 +89,31 @@ func (r *Rotator) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
 // retried sooner, with backoff.
 func (r *Rotator) Start(ctx context.Context) error {
 	log := logf.FromContext(ctx).WithName("cert-rotator")
-	backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Steps: 1 << 30, Cap: r.CheckInterval}
+	newBackoff := func() wait.Backoff {
+		return wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Steps: math.MaxInt32, Cap: r.CheckInterval}
+	}
+	backoff := newBackoff()
 	for {
 		next := r.CheckInterval
 		if err := r.Check(ctx); err != nil {
 			next = backoff.Step()
 			log.Error(err, "certificate check failed; retrying", "retryIn", next.String())
 		} else {
-			backoff = wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Steps: 1 << 30, Cap: r.CheckInterval}
+			backoff = newBackoff()
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(next):
+		case <-r.Clock.After(next):
 		}
 	}
 }
 
-// state is what the Secret holds.
-type state struct {
-	bundle  []*x509.Certificate // trusted CAs, current first
-	ca      *KeyPair            // current CA with its key
-	serving *KeyPair
-}
-
 // Check is one pass: bring the Secret, both caBundles and the served
-// certificate up to date.
+// certificate up to date. It reads, plans (plan.go) and applies the plan.
 func (r *Rotator) Check(ctx context.Context) error {
 	log := logf.FromContext(ctx).WithName("cert-rotator")
-	now := r.now()
+	now := r.Clock.Now()
 	secret := &corev1.Secret{}
 	err := r.Client.Get(ctx, r.Secret, secret)
 	missing := apierrors.IsNotFound(err)
@@ -127,28 +125,33 @@ func (r *Rotator) Check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var bundles [][]byte
+	for _, obj := range configs {
+		for _, cc := range clientConfigs(obj) {
+			bundles = append(bundles, cc.CABundle)
+		}
+	}
 
-	changed := false
-	if st.ca == nil || st.ca.Cert.NotAfter.Before(now.Add(r.RenewBefore)) {
+	s := plan(st, bundles, now, policy{renewBefore: r.RenewBefore, dnsNames: r.DNSNames, ips: r.IPs})
+	written := s.writes(st)
+	st.bundle = s.bundle
+	if s.newCA {
 		ca, err := NewCA("airflow-pod-deadline-ca", now, r.CAValidity)
 		if err != nil {
 			return err
 		}
 		log.Info("created a new CA", "notAfter", ca.Cert.NotAfter, "replacing", st.ca != nil)
-		st.ca, st.bundle, changed = ca, append([]*x509.Certificate{ca.Cert}, st.bundle...), true
+		st.ca, st.bundle = ca, append([]*x509.Certificate{ca.Cert}, st.bundle...)
 	}
-	if pruned := unexpired(st.bundle, now); len(pruned) != len(st.bundle) {
-		st.bundle, changed = pruned, true
-	}
-	if r.needsServing(st, now, configs) {
+	if s.issue {
 		serving, err := st.ca.IssueServing(r.DNSNames, r.IPs, now, r.CertValidity)
 		if err != nil {
 			return err
 		}
 		log.Info("issued a serving certificate", "notAfter", serving.Cert.NotAfter, "dnsNames", r.DNSNames)
-		st.serving, changed = serving, true
+		st.serving = serving
 	}
-	if changed {
+	if written {
 		if err := r.writeSecret(ctx, secret, missing, st); err != nil {
 			return err
 		}
@@ -157,36 +160,6 @@ func (r *Rotator) Check(ctx context.Context) error {
 		return err
 	}
 	return r.load(st.serving)
-}
-
-// needsServing reports whether the serving certificate must be (re)issued
-// now. A usable certificate is replaced (it is due, names changed, or an
-// older CA signed it) only once every webhook configuration trusts the
-// current CA: until then the API server could not verify the new one.
-func (r *Rotator) needsServing(st state, now time.Time, configs []client.Object) bool {
-	s := st.serving
-	if s == nil || !now.Before(s.Cert.NotAfter) {
-		return true
-	}
-	due := !s.Cert.NotAfter.After(now.Add(r.RenewBefore)) || !sameNames(s.Cert, r.DNSNames, r.IPs) ||
-		s.Cert.CheckSignatureFrom(st.ca.Cert) != nil
-	return due && trusted(st.ca.Cert, configs)
-}
-
-// trusted reports whether every webhook's caBundle holds ca.
-func trusted(ca *x509.Certificate, configs []client.Object) bool {
-	for _, obj := range configs {
-		for _, bundle := range caBundles(obj) {
-			found := false
-			for _, c := range parseCerts(bundle) {
-				found = found || c.Equal(ca)
-			}
-			if !found {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func (r *Rotator) writeSecret(ctx context.Context, secret *corev1.Secret, missing bool, st state) error {
@@ -231,18 +204,9 @@ func (r *Rotator) webhookConfigs(ctx context.Context) ([]client.Object, error) {
 func (r *Rotator) inject(ctx context.Context, configs []client.Object, bundle []byte) error {
 	for _, obj := range configs {
 		stale := false
-		switch c := obj.(type) {
-		case *admissionregistrationv1.MutatingWebhookConfiguration:
-			for i := range c.Webhooks {
-				if !bytes.Equal(c.Webhooks[i].ClientConfig.CABundle, bundle) {
-					c.Webhooks[i].ClientConfig.CABundle, stale = bundle, true
-				}
-			}
-		case *admissionregistrationv1.ValidatingWebhookConfiguration:
-			for i := range c.Webhooks {
-				if !bytes.Equal(c.Webhooks[i].ClientConfig.CABundle, bundle) {
-					c.Webhooks[i].ClientConfig.CABundle, stale = bundle, true
-				}
+		for _, cc := range clientConfigs(obj) {
+			if !bytes.Equal(cc.CABundle, bundle) {
+				cc.CABundle, stale = bundle, true
 			}
 		}
 		if !stale {
@@ -256,6 +220,23 @@ func (r *Rotator) inject(ctx context.Context, configs []client.Object, bundle []
 	return nil
 }
 
+// clientConfigs are the client configurations of every webhook in a Mutating
+// or Validating webhook configuration, to read and set in place.
+func clientConfigs(obj client.Object) []*admissionregistrationv1.WebhookClientConfig {
+	var out []*admissionregistrationv1.WebhookClientConfig
+	switch c := obj.(type) {
+	case *admissionregistrationv1.MutatingWebhookConfiguration:
+		for i := range c.Webhooks {
+			out = append(out, &c.Webhooks[i].ClientConfig)
+		}
+	case *admissionregistrationv1.ValidatingWebhookConfiguration:
+		for i := range c.Webhooks {
+			out = append(out, &c.Webhooks[i].ClientConfig)
+		}
+	}
+	return out
+}
+
 func (r *Rotator) load(s *KeyPair) error {
 	if cur := r.serving.Load(); cur != nil && bytes.Equal(cur.Certificate[0], s.Cert.Raw) {
 		return nil
@@ -267,13 +248,6 @@ func (r *Rotator) load(s *KeyPair) error {
 	r.serving.Store(&c)
 	servingNotAfter.Set(float64(s.Cert.NotAfter.Unix()))
 	return nil
-}
-
-func (r *Rotator) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
 }
 
 // parseState reads what it can of the Secret; anything missing, unparsable or
@@ -330,52 +304,10 @@ func encodeBundle(certs []*x509.Certificate) []byte {
 	return b.Bytes()
 }
 
-func unexpired(certs []*x509.Certificate, now time.Time) []*x509.Certificate {
-	out := certs[:0:0]
-	for _, c := range certs {
-		if now.Before(c.NotAfter) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 func marshalKey(kp *KeyPair) ([]byte, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(kp.Key)
 	if err != nil {
 		return nil, err
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
-}
-
-func sameNames(c *x509.Certificate, dnsNames []string, ips []net.IP) bool {
-	if len(c.DNSNames) != len(dnsNames) || len(c.IPAddresses) != len(ips) {
-		return false
-	}
-	for i := range dnsNames {
-		if c.DNSNames[i] != dnsNames[i] {
-			return false
-		}
-	}
-	for i := range ips {
-		if !c.IPAddresses[i].Equal(ips[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func caBundles(obj client.Object) [][]byte {
-	var out [][]byte
-	switch c := obj.(type) {
-	case *admissionregistrationv1.MutatingWebhookConfiguration:
-		for _, w := range c.Webhooks {
-			out = append(out, w.ClientConfig.CABundle)
-		}
-	case *admissionregistrationv1.ValidatingWebhookConfiguration:
-		for _, w := range c.Webhooks {
-			out = append(out, w.ClientConfig.CABundle)
-		}
-	}
-	return out
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -20,9 +21,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 )
 
-// ControllerName names the controller in logs, metrics and as the events'
-// reporting controller.
+// ControllerName is the reporting controller of the sweeper's events.
 const ControllerName = "airflow-pod-deadline-sweeper"
+
+// controllerName names the controller in logs ("controller") and metrics
+// (controller_runtime_reconcile_*{controller=...}); docs and dashboards
+// select on it.
+const controllerName = "sweeper"
+
+// conflictBackstop is when a pod whose patch met a conflict is looked at
+// again at the latest: the change that caused the conflict reaches the
+// informer, which requeues the pod at once.
+const conflictBackstop = time.Second
 
 // Reconciler enforces execution deadlines on live pods. Each pod is reconciled
 // when it changes and again at the exact instant it next needs action
@@ -40,8 +50,8 @@ type Reconciler struct {
 	DryRun bool
 	// Deletes bounds deletions per second; over it, pods wait in the queue.
 	Deletes *rate.Limiter
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock reads now for each decision (required).
+	Clock clock.PassiveClock
 
 	mu       sync.Mutex
 	reported map[types.NamespacedName]report
@@ -93,7 +103,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, informer toolscache.Shar
 		return waitSynced(ctx, informer)
 	})
 	return ctrl.NewControllerManagedBy(mgr).
-		Named("sweeper").
+		Named(controllerName).
 		WatchesRawSource(src).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
@@ -109,11 +119,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
-	cached := state.pod(r.Config.Keys)
-	now := r.now()
-	a := Decide(cached, now, r.Config)
+	now := r.Clock.Now()
+	a := Decide(state.pod, now, r.Config)
 	if a.Kind != Lower && a.Kind != Delete {
-		return r.follow(ctx, req.NamespacedName, cached, state.who, a, now), nil
+		return r.follow(ctx, req.NamespacedName, state.ref(), state.who, a, now), nil
 	}
 	if a.Kind == Delete && !r.DryRun {
 		if wait := r.slot(req.NamespacedName, now); wait > 0 {
@@ -131,8 +140,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		actionsTotal.WithLabelValues(ActionFailed).Inc()
 		return ctrl.Result{}, err
 	}
-	now = r.now()
-	a = Decide(fresh, now, r.Config)
+	now = r.Clock.Now()
+	a = Decide(PodOf(fresh, r.Config.Keys), now, r.Config)
 	switch a.Kind {
 	case Delete:
 		return r.delete(ctx, req.NamespacedName, fresh, a, now)
@@ -169,7 +178,6 @@ func (r *Reconciler) delete(ctx context.Context, key types.NamespacedName, pod *
 		}
 		return ctrl.Result{}, nil
 	}
-	enforcementLag.Observe(now.Sub(a.Due).Seconds())
 	// The UID precondition makes sure a successor of the same name is never
 	// deleted for its predecessor's deadline; the pod's own
 	// terminationGracePeriodSeconds applies, as for any delete.
@@ -183,6 +191,9 @@ func (r *Reconciler) delete(ctx context.Context, key types.NamespacedName, pod *
 		actionsTotal.WithLabelValues(ActionFailed).Inc()
 		return ctrl.Result{}, err
 	}
+	// Observed once per pod, for the delete that succeeded: failed attempts
+	// are retried and counted as failed actions.
+	enforcementLag.Observe(now.Sub(a.Due).Seconds())
 	log.Info("deleted pod past its execution deadline", "lag", now.Sub(a.Due).String())
 	r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonExceeded, eventActionDelete, "%s", deleteNote(identity(pod), a, now, false))
 	actionsTotal.WithLabelValues(ActionDeleted).Inc()
@@ -211,7 +222,7 @@ func (r *Reconciler) lower(ctx context.Context, key types.NamespacedName, pod *c
 		return ctrl.Result{}, nil
 	case apierrors.IsConflict(err):
 		// Changed since we read it: decide again on the new version.
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{RequeueAfter: conflictBackstop}, nil
 	case err != nil:
 		actionsTotal.WithLabelValues(ActionFailed).Inc()
 		return ctrl.Result{}, err
@@ -220,13 +231,6 @@ func (r *Reconciler) lower(ctx context.Context, key types.NamespacedName, pod *c
 	r.Recorder.Eventf(pod, nil, corev1.EventTypeNormal, ReasonClamped, eventActionLower, "%s", note)
 	actionsTotal.WithLabelValues(ActionLowered).Inc()
 	return next, nil
-}
-
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
 }
 
 // slot reserves a deletion under the rate limit and returns how long the pod

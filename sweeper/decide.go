@@ -5,7 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 // AlreadyCheckedLabel is the label KPO patches on pods it has given up on.
@@ -13,7 +13,7 @@ const AlreadyCheckedLabel = "already_checked"
 
 // Config is what the sweeper's decisions depend on besides the pod and the clock.
 type Config struct {
-	Keys webhook.Keys
+	Keys deadline.Keys
 	// KubeletGrace is how long a started pod may outlive its deadline: the
 	// kubelet enforces the lowered activeDeadlineSeconds, and only a pod it
 	// failed to stop (node down, kubelet lagging) is deleted after this.
@@ -62,62 +62,85 @@ type Action struct {
 	// Why says why the pod is deleted (Delete).
 	Why string
 	// Errors are the malformed annotations (Invalid).
-	Errors []*webhook.AnnotationError
+	Errors []*deadline.AnnotationError
 }
 
-// Anchor is the instant a timeout-only pod's budget counts from: its creation.
-// creationTimestamp is recorded in whole seconds while the webhook stamps the
-// instant it admitted the pod, a few milliseconds before; taking the end of the
-// creation second keeps the sweeper from ever enforcing earlier than the
-// stamped deadline of a pod that met the webhook.
-func Anchor(pod *corev1.Pod) time.Time {
-	return anchor(pod.CreationTimestamp.Time)
+// Pod is the part of a pod that Decide reads. The informer keeps one for each
+// tracked pod and the controller makes one of the pod it reads fresh before
+// acting, both with PodOf, so a rule that needs another field has to add it
+// here and cannot see it set on one path and zero on the other.
+type Pod struct {
+	// Deadline holds the raw deadline annotations.
+	Deadline deadline.Values
+	// Created is metadata.creationTimestamp, the anchor of a timeout-only pod.
+	Created time.Time
+	// Started is status.startTime; zero: not started.
+	Started  time.Time
+	Phase    corev1.PodPhase
+	Deleting bool
+	// ActiveDeadlineSeconds is spec.activeDeadlineSeconds.
+	ActiveDeadlineSeconds *int64
+	// GaveUp is KPO's already_checked=True label.
+	GaveUp bool
 }
 
-func anchor(created time.Time) time.Time {
-	return created.Add(time.Second - time.Nanosecond)
+// PodOf is what Decide reads of pod.
+func PodOf(pod *corev1.Pod, keys deadline.Keys) Pod {
+	p := Pod{
+		Deadline:              keys.Values(pod.Annotations),
+		Created:               pod.CreationTimestamp.Time,
+		Phase:                 pod.Status.Phase,
+		Deleting:              pod.DeletionTimestamp != nil,
+		ActiveDeadlineSeconds: pod.Spec.ActiveDeadlineSeconds,
+		GaveUp:                pod.Labels[AlreadyCheckedLabel] == "True",
+	}
+	if pod.Status.StartTime != nil {
+		p.Started = pod.Status.StartTime.Time
+	}
+	return p
 }
 
-// Decide returns the next action for pod at now (the DESIGN sweeper table).
-func Decide(pod *corev1.Pod, now time.Time, cfg Config) Action {
-	if pod.DeletionTimestamp != nil {
+// terminal reports whether KPO's on_finish_action owns the pod.
+func (p Pod) terminal() bool {
+	return p.Phase == corev1.PodSucceeded || p.Phase == corev1.PodFailed
+}
+
+// Decide returns the next action for pod at now: the sweeper table of
+// README.md ("What the sweeper does").
+func Decide(pod Pod, now time.Time, cfg Config) Action {
+	if pod.Deleting || pod.terminal() {
 		return Action{Kind: None}
 	}
-	if phase := pod.Status.Phase; phase == corev1.PodSucceeded || phase == corev1.PodFailed {
-		// KPO's on_finish_action owns finished pods.
-		return Action{Kind: None}
-	}
-	d, ok, errs := cfg.Keys.Resolve(pod.Annotations, Anchor(pod))
+	d, ok, errs := cfg.Keys.Resolve(pod.Deadline, deadline.CreationAnchor(pod.Created))
 	if len(errs) > 0 {
 		return Action{Kind: Invalid, Errors: errs}
 	}
 	if !ok {
 		return Action{Kind: None}
 	}
-	deadline := d.At
-	if pod.Status.StartTime == nil {
+	at := d.At
+	if pod.Started.IsZero() {
 		// activeDeadlineSeconds counts from startTime, so it never fires here.
-		if now.Before(deadline) {
-			return Action{Kind: Wait, At: deadline, Deadline: deadline}
+		if now.Before(at) {
+			return Action{Kind: Wait, At: at, Deadline: at}
 		}
-		return Action{Kind: Delete, Deadline: deadline, Due: deadline, Why: WhyNeverStarted}
+		return Action{Kind: Delete, Deadline: at, Due: at, Why: WhyNeverStarted}
 	}
 
-	gaveUp := pod.Labels[AlreadyCheckedLabel] == "True"
-	due, why := deadline.Add(cfg.KubeletGrace), WhyStillRunning
-	if gaveUp {
+	due, why := at.Add(cfg.KubeletGrace), WhyStillRunning
+	if pod.GaveUp {
 		// Nobody in Airflow is watching this pod any more: no grace.
-		due, why = deadline, WhyAlreadyChecked
+		due, why = at, WhyAlreadyChecked
 	}
 	if !now.Before(due) {
-		return Action{Kind: Delete, Deadline: deadline, Due: due, Why: why}
+		return Action{Kind: Delete, Deadline: at, Due: due, Why: why}
 	}
 	// Counted from the actual start, this is the activeDeadlineSeconds that
 	// ends the pod at its deadline. A pod that started after its deadline
 	// gets the minimum, 1, and the kubelet stops it at once.
-	fit := max(webhook.RemainingSeconds(deadline, pod.Status.StartTime.Time), 1)
-	if ads := pod.Spec.ActiveDeadlineSeconds; ads == nil || *ads > fit {
-		return Action{Kind: Lower, At: due, Deadline: deadline, ActiveDeadlineSeconds: fit}
+	fit := max(deadline.RemainingSeconds(at, pod.Started), 1)
+	if ads := pod.ActiveDeadlineSeconds; ads == nil || *ads > fit {
+		return Action{Kind: Lower, At: due, Deadline: at, ActiveDeadlineSeconds: fit}
 	}
-	return Action{Kind: Wait, At: due, Deadline: deadline}
+	return Action{Kind: Wait, At: due, Deadline: at}
 }

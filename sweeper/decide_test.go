@@ -9,15 +9,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 var (
-	keys    = webhook.NewKeys(webhook.DefaultPrefix)
+	keys    = deadline.NewKeys(deadline.DefaultPrefix)
 	cfg     = Config{Keys: keys, KubeletGrace: 15 * time.Second}
 	created = time.Date(2026, 5, 20, 10, 0, 0, 0, time.UTC)
 	// deadline is one minute after creation.
-	deadline = created.Add(time.Minute)
+	deadlineAt = created.Add(time.Minute)
 )
 
 type podOpt func(*corev1.Pod)
@@ -34,7 +34,7 @@ func label(k, v string) podOpt        { return func(p *corev1.Pod) { p.Labels[k]
 func annotations(a map[string]string) podOpt {
 	return func(p *corev1.Pod) { p.Annotations = a }
 }
-func deleting(p *corev1.Pod) { p.DeletionTimestamp = ptr.To(metav1.NewTime(deadline)) }
+func deleting(p *corev1.Pod) { p.DeletionTimestamp = ptr.To(metav1.NewTime(deadlineAt)) }
 
 func newPod(opts ...podOpt) *corev1.Pod {
 	p := &corev1.Pod{
@@ -42,7 +42,7 @@ func newPod(opts ...podOpt) *corev1.Pod {
 			Name: "load-abc", Namespace: "airflow", UID: "uid-1",
 			CreationTimestamp: metav1.NewTime(created),
 			Labels:            map[string]string{"dag_id": "etl", "task_id": "load", "try_number": "2"},
-			Annotations:       map[string]string{keys.Deadline: webhook.FormatDeadline(deadline)},
+			Annotations:       map[string]string{keys.Deadline: deadline.Format(deadlineAt)},
 		},
 		Status: corev1.PodStatus{Phase: corev1.PodPending},
 	}
@@ -53,7 +53,7 @@ func newPod(opts ...podOpt) *corev1.Pod {
 }
 
 func TestDecide(t *testing.T) {
-	at := func(d time.Duration) time.Time { return deadline.Add(d) }
+	at := func(d time.Duration) time.Time { return deadlineAt.Add(d) }
 	tests := map[string]struct {
 		pod  *corev1.Pod
 		now  time.Time
@@ -65,49 +65,49 @@ func TestDecide(t *testing.T) {
 			pod: newPod(annotations(map[string]string{keys.Deadline: ""})), now: at(time.Hour), want: Action{Kind: None}},
 		"pending, deadline ahead: wait for it": {
 			pod: newPod(), now: at(-30 * time.Second),
-			want: Action{Kind: Wait, At: deadline, Deadline: deadline}},
+			want: Action{Kind: Wait, At: deadlineAt, Deadline: deadlineAt}},
 		"pending at the deadline: delete": {
-			pod: newPod(), now: deadline,
-			want: Action{Kind: Delete, Deadline: deadline, Due: deadline, Why: WhyNeverStarted}},
+			pod: newPod(), now: deadlineAt,
+			want: Action{Kind: Delete, Deadline: deadlineAt, Due: deadlineAt, Why: WhyNeverStarted}},
 		"pending past the deadline: delete": {
 			pod: newPod(ads(30)), now: at(time.Hour),
-			want: Action{Kind: Delete, Deadline: deadline, Due: deadline, Why: WhyNeverStarted}},
+			want: Action{Kind: Delete, Deadline: deadlineAt, Due: deadlineAt, Why: WhyNeverStarted}},
 		"started with ADS 3600: lower to the budget from start": {
 			pod: newPod(started(created.Add(20*time.Second)), ads(3600)), now: created.Add(21 * time.Second),
-			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadline, ActiveDeadlineSeconds: 40}},
+			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadlineAt, ActiveDeadlineSeconds: 40}},
 		"started without ADS: set it": {
 			pod: newPod(started(created.Add(20 * time.Second))), now: created.Add(21 * time.Second),
-			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadline, ActiveDeadlineSeconds: 40}},
+			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadlineAt, ActiveDeadlineSeconds: 40}},
 		"budget from start rounds up": {
 			pod: newPod(started(created.Add(20*time.Second+time.Millisecond)), ads(3600)), now: created.Add(21 * time.Second),
-			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadline, ActiveDeadlineSeconds: 40}},
+			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadlineAt, ActiveDeadlineSeconds: 40}},
 		"started with a lower ADS: keep it, wait for deadline + grace": {
 			pod: newPod(started(created.Add(20*time.Second)), ads(10)), now: created.Add(21 * time.Second),
-			want: Action{Kind: Wait, At: at(15 * time.Second), Deadline: deadline}},
+			want: Action{Kind: Wait, At: at(15 * time.Second), Deadline: deadlineAt}},
 		"started with exactly the budget: keep it": {
 			pod: newPod(started(created.Add(20*time.Second)), ads(40)), now: created.Add(21 * time.Second),
-			want: Action{Kind: Wait, At: at(15 * time.Second), Deadline: deadline}},
+			want: Action{Kind: Wait, At: at(15 * time.Second), Deadline: deadlineAt}},
 		"started after the deadline, within grace: lower to 1 so the kubelet stops it": {
 			pod: newPod(started(at(5*time.Second)), ads(3600)), now: at(6 * time.Second),
-			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadline, ActiveDeadlineSeconds: 1}},
+			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadlineAt, ActiveDeadlineSeconds: 1}},
 		"running past the deadline, within grace: the kubelet's turn": {
 			pod: newPod(started(created), ads(60)), now: at(14 * time.Second),
-			want: Action{Kind: Wait, At: at(15 * time.Second), Deadline: deadline}},
+			want: Action{Kind: Wait, At: at(15 * time.Second), Deadline: deadlineAt}},
 		"running after deadline + grace: delete": {
 			pod: newPod(started(created), ads(60)), now: at(15 * time.Second),
-			want: Action{Kind: Delete, Deadline: deadline, Due: at(15 * time.Second), Why: WhyStillRunning}},
+			want: Action{Kind: Delete, Deadline: deadlineAt, Due: at(15 * time.Second), Why: WhyStillRunning}},
 		"running after deadline + grace with a high ADS: delete, not lower": {
 			pod: newPod(started(created), ads(3600)), now: at(time.Minute),
-			want: Action{Kind: Delete, Deadline: deadline, Due: at(15 * time.Second), Why: WhyStillRunning}},
+			want: Action{Kind: Delete, Deadline: deadlineAt, Due: at(15 * time.Second), Why: WhyStillRunning}},
 		"already_checked past the deadline: delete without grace": {
 			pod: newPod(started(created), ads(60), label(AlreadyCheckedLabel, "True")), now: at(time.Millisecond),
-			want: Action{Kind: Delete, Deadline: deadline, Due: deadline, Why: WhyAlreadyChecked}},
+			want: Action{Kind: Delete, Deadline: deadlineAt, Due: deadlineAt, Why: WhyAlreadyChecked}},
 		"already_checked before the deadline: wait for the deadline itself": {
 			pod: newPod(started(created), ads(60), label(AlreadyCheckedLabel, "True")), now: at(-time.Second),
-			want: Action{Kind: Wait, At: deadline, Deadline: deadline}},
+			want: Action{Kind: Wait, At: deadlineAt, Deadline: deadlineAt}},
 		"already_checked=False is not KPO giving up": {
 			pod: newPod(started(created), ads(60), label(AlreadyCheckedLabel, "False")), now: at(time.Second),
-			want: Action{Kind: Wait, At: at(15 * time.Second), Deadline: deadline}},
+			want: Action{Kind: Wait, At: at(15 * time.Second), Deadline: deadlineAt}},
 		"succeeded: KPO owns it": {
 			pod: newPod(started(created), phase(corev1.PodSucceeded)), now: at(time.Hour), want: Action{Kind: None}},
 		"failed, already_checked: still KPO's": {
@@ -118,12 +118,12 @@ func TestDecide(t *testing.T) {
 			pod: newPod(annotations(map[string]string{keys.Timeout: "30s"})), now: created,
 			want: Action{Kind: Wait, At: created.Add(31*time.Second - time.Nanosecond), Deadline: created.Add(31*time.Second - time.Nanosecond)}},
 		"stamped deadline wins over the timeout's anchor": {
-			pod: newPod(annotations(map[string]string{keys.Timeout: "60s", keys.Deadline: webhook.FormatDeadline(created.Add(60*time.Second + 300*time.Millisecond))})), now: created,
+			pod: newPod(annotations(map[string]string{keys.Timeout: "60s", keys.Deadline: deadline.Format(created.Add(60*time.Second + 300*time.Millisecond))})), now: created,
 			want: Action{Kind: Wait, At: created.Add(60*time.Second + 300*time.Millisecond), Deadline: created.Add(60*time.Second + 300*time.Millisecond)}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got := Decide(tc.pod, tc.now, cfg)
+			got := Decide(PodOf(tc.pod, keys), tc.now, cfg)
 			assert.Equal(t, tc.want, got, "got %s", got.Kind)
 		})
 	}
@@ -131,7 +131,7 @@ func TestDecide(t *testing.T) {
 
 func TestDecideInvalid(t *testing.T) {
 	pod := newPod(annotations(map[string]string{keys.Timeout: "soon", keys.Deadline: "later"}))
-	got := Decide(pod, deadline, cfg)
+	got := Decide(PodOf(pod, keys), deadlineAt, cfg)
 	assert.Equal(t, Invalid, got.Kind)
 	if assert.Len(t, got.Errors, 2) {
 		assert.Equal(t, keys.Deadline, got.Errors[0].Key)
@@ -139,7 +139,7 @@ func TestDecideInvalid(t *testing.T) {
 	}
 	// A terminal pod is not worth a warning.
 	pod.Status.Phase = corev1.PodSucceeded
-	assert.Equal(t, None, Decide(pod, deadline, cfg).Kind)
+	assert.Equal(t, None, Decide(PodOf(pod, keys), deadlineAt, cfg).Kind)
 }
 
 // The requeue instant is never in the past and a pod needing action always
@@ -150,18 +150,18 @@ func TestDecideProgress(t *testing.T) {
 		"pending":         newPod(),
 		"started low":     newPod(started(created), ads(10)),
 		"started high":    newPod(started(created), ads(3600)),
-		"started late":    newPod(started(at(deadline, 3*time.Second))),
+		"started late":    newPod(started(at(deadlineAt, 3*time.Second))),
 		"already checked": newPod(started(created), ads(3600), label(AlreadyCheckedLabel, "True")),
 	}
 	for name, pod := range shapes {
-		for now := created; now.Before(deadline.Add(time.Minute)); now = now.Add(100 * time.Millisecond) {
-			a := Decide(pod, now, cfg)
+		for now := created; now.Before(deadlineAt.Add(time.Minute)); now = now.Add(100 * time.Millisecond) {
+			a := Decide(PodOf(pod, keys), now, cfg)
 			switch a.Kind {
 			case Wait, Lower:
 				assert.True(t, a.At.After(now), "%s at %s: %s at %s", name, now, a.Kind, a.At)
 			case Delete:
 				assert.False(t, now.Before(a.Due), "%s: delete before it is due", name)
-				assert.False(t, now.Before(deadline), "%s: delete before the deadline", name)
+				assert.False(t, now.Before(deadlineAt), "%s: delete before the deadline", name)
 			default:
 				t.Fatalf("%s at %s: unexpected %s", name, now, a.Kind)
 			}
@@ -170,3 +170,20 @@ func TestDecideProgress(t *testing.T) {
 }
 
 func at(t time.Time, d time.Duration) time.Time { return t.Add(d) }
+
+func TestPodOf(t *testing.T) {
+	full := newPod(started(created.Add(5*time.Second)), ads(3600), label(AlreadyCheckedLabel, "True"), deleting,
+		annotations(map[string]string{keys.Deadline: "1779271260", keys.Timeout: "30s", keys.ClampedFrom: "unset", "other": "x"}))
+	assert.Equal(t, Pod{
+		Deadline:              deadline.Values{Deadline: "1779271260", Timeout: "30s"},
+		Created:               created,
+		Started:               created.Add(5 * time.Second),
+		Phase:                 corev1.PodRunning,
+		Deleting:              true,
+		ActiveDeadlineSeconds: ptr.To[int64](3600),
+		GaveUp:                true,
+	}, PodOf(full, keys))
+	// Only "True" is KPO giving up; a pod that never started has no Started.
+	assert.Equal(t, Pod{Deadline: deadline.Values{Deadline: deadline.Format(deadlineAt)}, Created: created, Phase: corev1.PodPending},
+		PodOf(newPod(label(AlreadyCheckedLabel, "False")), keys))
+}

@@ -4,9 +4,11 @@
 // deletes pods still alive past it, notably unscheduled Pending pods, where
 // activeDeadlineSeconds never fires.
 //
-// decide.go is the pure decision (pod, now, config) → next action and when;
-// controller.go acts on it: requeue at the exact instant, read fresh, act with
-// a UID precondition, record an Event. State lives only in the pods'
-// annotations, so a restarted sweeper loses nothing. cache.go keeps the pod
-// cache small by storing only the fields decide.go reads.
+// decide.go is the pure decision (Pod, now, config) → next action and when,
+// over the annotation contract of package deadline; controller.go acts on it:
+// requeue at the exact instant, read fresh, act with a UID precondition,
+// record an Event (events.go). State lives only in the pods' annotations, so
+// a restarted sweeper loses nothing. podstate.go keeps the informer's store
+// small: per pod, the identity, the Pod that Decide reads and the task's name
+// for events.
 package sweeper

@@ -7,7 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 // Event reasons, the audit trail: kubectl get events -A --field-selector reason=...
@@ -48,7 +48,7 @@ func deleteNote(who string, a Action, now time.Time, dryRun bool) string {
 		verb = "Would delete"
 	}
 	return note(fmt.Sprintf("%s: execution deadline %s passed %s ago and %s%s",
-		verb, webhook.FormatDeadline(a.Deadline), webhook.FormatLateness(now.Sub(a.Deadline)), a.Why, who))
+		verb, deadline.Format(a.Deadline), deadline.FormatLateness(now.Sub(a.Deadline)), a.Why, who))
 }
 
 func lowerNote(pod *corev1.Pod, a Action, dryRun bool) string {
@@ -61,7 +61,7 @@ func lowerNote(pod *corev1.Pod, a Action, dryRun bool) string {
 		from = fmt.Sprint(*ads)
 	}
 	return note(fmt.Sprintf("%s activeDeadlineSeconds %s -> %d so the kubelet stops the pod at its execution deadline %s%s",
-		verb, from, a.ActiveDeadlineSeconds, webhook.FormatDeadline(a.Deadline), identity(pod)))
+		verb, from, a.ActiveDeadlineSeconds, deadline.Format(a.Deadline), identity(pod)))
 }
 
 func invalidNote(who string, a Action) string {

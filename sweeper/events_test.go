@@ -12,13 +12,13 @@ func timeSeconds(n int) time.Duration { return time.Duration(n) * time.Second }
 
 func TestEventNotes(t *testing.T) {
 	pod := newPod(ads(3600), label("run_id", "manual__2026"))
-	a := Action{Kind: Delete, Deadline: deadline, Due: deadline, Why: WhyNeverStarted}
+	a := Action{Kind: Delete, Deadline: deadlineAt, Due: deadlineAt, Why: WhyNeverStarted}
 	assert.Equal(t,
 		"Deleted: execution deadline 2026-05-20T10:01:00Z passed 1.2s ago and the pod never started (dag_id=etl task_id=load run_id=manual__2026 try_number=2)",
-		deleteNote(identity(pod), a, deadline.Add(1200*time.Millisecond), false))
-	assert.True(t, strings.HasPrefix(deleteNote(identity(pod), a, deadline, true), "Would delete: "))
+		deleteNote(identity(pod), a, deadlineAt.Add(1200*time.Millisecond), false))
+	assert.True(t, strings.HasPrefix(deleteNote(identity(pod), a, deadlineAt, true), "Would delete: "))
 
-	lower := Action{Kind: Lower, Deadline: deadline, ActiveDeadlineSeconds: 40}
+	lower := Action{Kind: Lower, Deadline: deadlineAt, ActiveDeadlineSeconds: 40}
 	assert.Equal(t,
 		"Lowered activeDeadlineSeconds 3600 -> 40 so the kubelet stops the pod at its execution deadline 2026-05-20T10:01:00Z (dag_id=etl task_id=load run_id=manual__2026 try_number=2)",
 		lowerNote(pod, lower, false))
@@ -26,11 +26,11 @@ func TestEventNotes(t *testing.T) {
 
 	bare := newPod()
 	bare.Labels = nil
-	assert.NotContains(t, deleteNote(identity(bare), a, deadline, false), "(")
+	assert.NotContains(t, deleteNote(identity(bare), a, deadlineAt, false), "(")
 
 	long := newPod(annotations(map[string]string{keys.Timeout: strings.Repeat("x", 5000)}))
-	inv := Decide(long, deadline, cfg)
+	inv := Decide(PodOf(long, keys), deadlineAt, cfg)
 	assert.LessOrEqual(t, len(invalidNote(identity(long), inv)), maxNote)
-	assert.Contains(t, invalidNote(identity(newPod()), Decide(newPod(annotations(map[string]string{keys.Timeout: "soon"})), deadline, cfg)),
+	assert.Contains(t, invalidNote(identity(newPod()), Decide(PodOf(newPod(annotations(map[string]string{keys.Timeout: "soon"})), keys), deadlineAt, cfg)),
 		`Not enforced (the pod did not pass the admission webhook?): annotation airflow-pod-deadline.io/execution-timeout: value "soon" is not a duration`)
 }

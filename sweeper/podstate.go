@@ -3,7 +3,6 @@ package sweeper
 import (
 	"context"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,7 +11,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
 
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 // identityLabels are the KPO labels event messages name the task by, in the
@@ -26,20 +25,12 @@ var identityLabels = []string{"dag_id", "task_id", "run_id", "try_number", "map_
 type podState struct {
 	namespace, name string
 	uid             types.UID
-	created         time.Time
-	started         time.Time // zero: not started
-	deleting        bool
-	phase           corev1.PodPhase
-	ads             int64
-	hasADS          bool
-	// deadline and timeout are the raw annotation values; tracked says
-	// whether either annotation is present at all.
-	deadline, timeout string
-	tracked           bool
-	// who names the Airflow task for event messages (identity), and gaveUp
-	// is KPO's already_checked=True.
-	who    string
-	gaveUp bool
+	// tracked says whether either deadline annotation is present at all;
+	// pod is only filled when it is.
+	tracked bool
+	pod     Pod
+	// who names the Airflow task for event messages (identity).
+	who string
 }
 
 // GetObjectMeta makes podState keyable by the informer (meta.Accessor).
@@ -49,7 +40,7 @@ func (s *podState) GetObjectMeta() metav1.Object {
 
 // toState is the informer's transform: a full pod in, its podState out. Pods
 // in an excluded namespace keep their identity only: never reconciled.
-func toState(keys webhook.Keys, exclude ...string) toolscache.TransformFunc {
+func toState(keys deadline.Keys, exclude ...string) toolscache.TransformFunc {
 	excluded := map[string]bool{}
 	for _, ns := range exclude {
 		excluded[ns] = true
@@ -70,55 +61,19 @@ func toState(keys webhook.Keys, exclude ...string) toolscache.TransformFunc {
 			namespaces[ns] = ns
 		}
 		s := &podState{namespace: ns, name: pod.Name, uid: pod.UID}
-		d, hasD := pod.Annotations[keys.Deadline]
-		t, hasT := pod.Annotations[keys.Timeout]
+		_, hasD := pod.Annotations[keys.Deadline]
+		_, hasT := pod.Annotations[keys.Timeout]
 		if (!hasD && !hasT) || excluded[ns] {
 			return s, nil // identity only: never reconciled
 		}
-		s.tracked, s.deadline, s.timeout = true, d, t
-		s.created = pod.CreationTimestamp.Time
-		s.deleting = pod.DeletionTimestamp != nil
-		s.phase = pod.Status.Phase
-		if pod.Status.StartTime != nil {
-			s.started = pod.Status.StartTime.Time
-		}
-		if pod.Spec.ActiveDeadlineSeconds != nil {
-			s.ads, s.hasADS = *pod.Spec.ActiveDeadlineSeconds, true
-		}
-		s.who = identity(pod)
-		s.gaveUp = pod.Labels[AlreadyCheckedLabel] == "True"
+		s.tracked, s.pod, s.who = true, PodOf(pod, keys), identity(pod)
 		return s, nil
 	}
 }
 
-// pod is the view of the state that Decide reads.
-func (s *podState) pod(keys webhook.Keys) *corev1.Pod {
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
-		Namespace: s.namespace, Name: s.name, UID: s.uid,
-		CreationTimestamp: metav1.NewTime(s.created),
-		Annotations:       map[string]string{},
-	}}
-	if s.deadline != "" {
-		p.Annotations[keys.Deadline] = s.deadline
-	}
-	if s.timeout != "" {
-		p.Annotations[keys.Timeout] = s.timeout
-	}
-	if s.gaveUp {
-		p.Labels = map[string]string{AlreadyCheckedLabel: "True"}
-	}
-	if s.deleting {
-		p.DeletionTimestamp = &p.CreationTimestamp // only its presence is read
-	}
-	p.Status.Phase = s.phase
-	if !s.started.IsZero() {
-		p.Status.StartTime = &metav1.Time{Time: s.started}
-	}
-	if s.hasADS {
-		ads := s.ads
-		p.Spec.ActiveDeadlineSeconds = &ads
-	}
-	return p
+// ref is the pod as an event refers to it.
+func (s *podState) ref() *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: s.namespace, Name: s.name, UID: s.uid}}
 }
 
 // Scope is which pods the sweeper watches.
@@ -133,7 +88,7 @@ type Scope struct {
 }
 
 // NewPodInformer watches the pods in scope and stores a podState for each.
-func NewPodInformer(cs kubernetes.Interface, keys webhook.Keys, scope Scope) (toolscache.SharedIndexInformer, error) {
+func NewPodInformer(cs kubernetes.Interface, keys deadline.Keys, scope Scope) (toolscache.SharedIndexInformer, error) {
 	if _, err := labels.Parse(scope.LabelSelector); err != nil {
 		return nil, fmt.Errorf("pod label selector: %w", err)
 	}
@@ -153,10 +108,10 @@ func NewPodInformer(cs kubernetes.Interface, keys webhook.Keys, scope Scope) (to
 // deadline and is neither finished nor being deleted. It is what the
 // tracked-pods gauge counts.
 func (s *podState) enforced(cfg Config) bool {
-	if s == nil || !s.tracked || s.deleting || s.phase == corev1.PodSucceeded || s.phase == corev1.PodFailed {
+	if s == nil || !s.tracked || s.pod.Deleting || s.pod.terminal() {
 		return false
 	}
-	_, ok, errs := cfg.Keys.Resolve(map[string]string{cfg.Keys.Deadline: s.deadline, cfg.Keys.Timeout: s.timeout}, anchor(s.created))
+	_, ok, errs := cfg.Keys.Resolve(s.pod.Deadline, deadline.CreationAnchor(s.pod.Created))
 	return ok && len(errs) == 0
 }
 

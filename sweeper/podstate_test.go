@@ -19,7 +19,7 @@ func state(t *testing.T, p *corev1.Pod) *podState {
 	return got.(*podState)
 }
 
-func TestPodStateDecidesLikeThePod(t *testing.T) {
+func TestPodStateHoldsWhatDecideReads(t *testing.T) {
 	shapes := map[string]*corev1.Pod{
 		"pending":         newPod(ads(3600)),
 		"running":         newPod(started(created), ads(3600), label("kubernetes_pod_operator", "True")),
@@ -38,16 +38,18 @@ func TestPodStateDecidesLikeThePod(t *testing.T) {
 			full.Spec.Containers = []corev1.Container{{Name: "base", Image: "alpine"}}
 			full.Spec.TerminationGracePeriodSeconds = ptr.To[int64](30)
 			s := state(t, full)
-			view := s.pod(keys)
+			// The state holds exactly what Decide reads of the full pod, so
+			// the cached and the fresh path decide alike.
+			assert.Equal(t, PodOf(full, keys), s.pod)
 			for _, d := range []int{-120, -30, 0, 14, 15, 3600} {
-				now := deadline.Add(timeSeconds(d))
-				assert.Equal(t, Decide(full, now, cfg), Decide(view, now, cfg), "at deadline%+ds", d)
+				now := deadlineAt.Add(timeSeconds(d))
+				assert.Equal(t, Decide(PodOf(full, keys), now, cfg), Decide(s.pod, now, cfg), "at deadline%+ds", d)
 			}
-			// The event messages name the same task.
+			// The event messages name the same task, and refer to the same pod.
 			assert.Equal(t, identity(full), s.who)
 			assert.NotEmpty(t, s.who)
-			assert.NotContains(t, view.Annotations, "unrelated")
-			assert.Empty(t, view.Spec.Containers)
+			ref := s.ref()
+			assert.Equal(t, []string{full.Namespace, full.Name, string(full.UID)}, []string{ref.Namespace, ref.Name, string(ref.UID)})
 		})
 	}
 }

@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/certs"
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 // selfManagedPrefix keeps the pods of these tests away from the shared
@@ -79,7 +79,7 @@ func TestSelfManagedCertificatesEndToEnd(t *testing.T) {
 	assert.Equal(t, secret.Data[certs.CAFile], v.Webhooks[0].ClientConfig.CABundle)
 
 	// And the API server calls the webhook over that TLS.
-	keys := webhook.NewKeys(selfManagedPrefix)
+	keys := deadline.NewKeys(selfManagedPrefix)
 	require.Eventually(t, func() bool {
 		pod := kpoPod(ns, map[string]string{keys.Timeout: "30s"}, ptr.To[int64](3600))
 		if err := suite.client.Create(ctx, pod, client.DryRunAll); err != nil {
@@ -124,7 +124,7 @@ func TestSelfManagedRotationUnderLoadLosesNoAdmission(t *testing.T) {
 	}
 	firstCA := caOf()
 
-	keys := webhook.NewKeys(selfManagedPrefix)
+	keys := deadline.NewKeys(selfManagedPrefix)
 	var created, failed atomic.Int64
 	var failures sync.Map
 	serials := map[string]bool{}

@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/certs"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
@@ -120,7 +121,7 @@ func chartCases() []chartCase {
 				for _, cond := range []string{mut.Webhooks[0].MatchConditions[0].Expression, val.Webhooks[0].MatchConditions[0].Expression} {
 					assert.Contains(t, cond, "'deadlines.example.com/execution-deadline' in object.metadata.annotations")
 					assert.Contains(t, cond, "'deadlines.example.com/execution-timeout' in object.metadata.annotations")
-					assert.NotContains(t, cond, webhook.DefaultPrefix)
+					assert.NotContains(t, cond, deadline.DefaultPrefix)
 				}
 				assert.Contains(t, val.Webhooks[0].MatchConditions[0].Expression, "'deadlines.example.com/execution-deadline' in oldObject.metadata.annotations")
 				assert.Equal(t, "mutate.airflow-pod-deadline.io", mut.Webhooks[0].Name, "webhook names do not follow the prefix")
@@ -326,7 +327,7 @@ func checkDefaults(t *testing.T, m *manifest, ns string) {
 	args, _ := m.args(t)
 	svcDNS := caseFullname + "." + ns + ".svc"
 	assert.Equal(t, map[string]string{
-		"annotation-prefix":          webhook.DefaultPrefix,
+		"annotation-prefix":          deadline.DefaultPrefix,
 		"dry-run":                    "false",
 		"kubelet-grace":              "15s",
 		"exclude-namespaces":         "kube-system," + ns,
@@ -826,7 +827,7 @@ func TestChartWebhooksLive(t *testing.T) {
 	require.NotNil(t, created.Spec.ActiveDeadlineSeconds)
 	assert.InDelta(t, 20, *created.Spec.ActiveDeadlineSeconds, 1)
 	assert.Equal(t, "3600", created.Annotations[keys.ClampedFrom])
-	late := kpoPod(ns, map[string]string{deadlineKey: webhook.FormatDeadline(time.Now().Add(-time.Minute))}, nil)
+	late := kpoPod(ns, map[string]string{deadlineKey: deadline.Format(time.Now().Add(-time.Minute))}, nil)
 	err := suite.client.Create(ctx, late)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `admission webhook "mutate.airflow-pod-deadline.io" denied the request`)

@@ -23,9 +23,9 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
 // Fault tests: each breaks one part while work is in flight and checks that
@@ -50,7 +50,7 @@ func installConfigs(t *testing.T, name, prefix string, port int, ca []byte) {
 	host := fmt.Sprintf("127.0.0.1:%d", port)
 	retarget := func(conds []admissionregistrationv1.MatchCondition) {
 		for i := range conds {
-			conds[i].Expression = strings.ReplaceAll(conds[i].Expression, webhook.DefaultPrefix+"/", prefix+"/")
+			conds[i].Expression = strings.ReplaceAll(conds[i].Expression, deadline.DefaultPrefix+"/", prefix+"/")
 		}
 	}
 	for i := range mutating.Webhooks {
@@ -83,7 +83,7 @@ func TestFaultWebhookOutageUnderLoad(t *testing.T) {
 		"--webhook-bind-address=127.0.0.1", fmt.Sprintf("--webhook-port=%d", port)}
 	first := startTestProc(t, args...)
 	installConfigs(t, "apd-outage-"+ns, outagePrefix, port, ca)
-	keys := webhook.NewKeys(outagePrefix)
+	keys := deadline.NewKeys(outagePrefix)
 	require.Eventually(t, func() bool {
 		p := kpoPod(ns, map[string]string{keys.Timeout: "1h"}, ptr.To[int64](7200))
 		return suite.client.Create(ctx, p, client.DryRunAll) == nil && *p.Spec.ActiveDeadlineSeconds <= 3601 // 1h from the admission second

@@ -8,11 +8,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 var (
-	keys        = webhook.NewKeys(webhook.DefaultPrefix)
+	keys        = deadline.NewKeys(deadline.DefaultPrefix)
 	deadlineKey = keys.Deadline
 	timeoutKey  = keys.Timeout
 )

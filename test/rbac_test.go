@@ -21,9 +21,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/certs"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
 // rbacPrefix keeps this test's pods away from the shared webhook.
@@ -123,7 +123,7 @@ func TestRBACChartPermissionsSuffice(t *testing.T) {
 	}, 30*time.Second, 200*time.Millisecond)
 
 	// Admission through the API server.
-	keys := webhook.NewKeys(rbacPrefix)
+	keys := deadline.NewKeys(rbacPrefix)
 	clamped := kpoPod(workload, map[string]string{keys.Timeout: "1m"}, ptr.To[int64](3600))
 	require.Eventually(t, func() bool { return suite.client.Create(ctx, clamped) == nil }, 30*time.Second, 200*time.Millisecond)
 	require.NotNil(t, clamped.Spec.ActiveDeadlineSeconds)

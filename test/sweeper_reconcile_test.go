@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -15,9 +16,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
 )
@@ -63,6 +67,7 @@ func newReconciler(t *testing.T, ns string, funcs interceptor.Funcs) (*sweeper.R
 		APIReader: c,
 		Recorder:  n,
 		Config:    sweeper.Config{Keys: sweeperKeys, KubeletGrace: 15 * time.Second},
+		Clock:     clock.RealClock{},
 	}, n
 }
 
@@ -173,4 +178,61 @@ func TestReconcileRateLimitsDeletes(t *testing.T) {
 	require.NoError(t, err)
 	assert.InDelta(t, time.Hour.Seconds(), res.RequeueAfter.Seconds(), 5)
 	assert.Equal(t, 1, deletes)
+}
+
+// lagObservations is how many deletions the enforcement-lag histogram holds.
+func lagObservations(t *testing.T) uint64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() == "airflow_pod_deadline_enforcement_lag_seconds" {
+			return f.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	return 0
+}
+
+func TestReconcileObservesLagOncePerDeletedPod(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	overdue, _ := sweptPod(ns, -time.Second, nil)
+	create(t, overdue)
+	failures := 2
+	r, _ := newReconciler(t, ns, interceptor.Funcs{
+		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+			if failures > 0 {
+				failures--
+				return apierrors.NewServiceUnavailable("etcd is having a moment")
+			}
+			return c.Delete(ctx, obj, opts...)
+		},
+	})
+	before := lagObservations(t)
+	for range 2 {
+		_, err := r.Reconcile(ctx, request(overdue))
+		require.Error(t, err)
+	}
+	assert.Equal(t, before, lagObservations(t), "failed deletes are not enforcement")
+	_, err := r.Reconcile(ctx, request(overdue))
+	require.NoError(t, err)
+	assert.True(t, deleting(t, overdue))
+	assert.Equal(t, before+1, lagObservations(t), "one observation for the delete that succeeded")
+}
+
+func TestReconcileLooksAgainAfterAConflictingLower(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	pod, _ := sweptPod(ns, time.Hour, ptr.To[int64](7200))
+	create(t, pod)
+	playKubelet(t, pod, corev1.PodRunning)
+	r, events := newReconciler(t, ns, interceptor.Funcs{
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			return apierrors.NewConflict(corev1.Resource("pods"), obj.GetName(), errors.New("the object has been modified"))
+		},
+	})
+	res, err := r.Reconcile(ctx, request(pod))
+	require.NoError(t, err, "a conflict is not an error: the pod changed and is decided again")
+	assert.Equal(t, time.Second, res.RequeueAfter, "looked at again soon even if no watch event comes")
+	assert.Empty(t, events.got)
 }

@@ -18,8 +18,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
 // Sweeper tests run their own sweeper processes, scoped to their namespace,
@@ -28,7 +28,7 @@ import (
 // webhook (created before it was installed, or while it was down).
 const sweeperPrefix = "sweeper-test.airflow-pod-deadline.io"
 
-var sweeperKeys = webhook.NewKeys(sweeperPrefix)
+var sweeperKeys = deadline.NewKeys(sweeperPrefix)
 
 func startSweeper(t *testing.T, ns string, args ...string) *proc {
 	t.Helper()
@@ -39,8 +39,8 @@ func startSweeper(t *testing.T, ns string, args ...string) *proc {
 
 // sweptPod is a KPO-shaped pod whose deadline is in from now.
 func sweptPod(ns string, in time.Duration, ads *int64) (*corev1.Pod, time.Time) {
-	deadline := time.Now().Add(in)
-	return kpoPod(ns, map[string]string{sweeperKeys.Deadline: webhook.FormatDeadline(deadline)}, ads), deadline
+	due := time.Now().Add(in)
+	return kpoPod(ns, map[string]string{sweeperKeys.Deadline: deadline.Format(due)}, ads), due
 }
 
 func create(t *testing.T, pod *corev1.Pod) *corev1.Pod {
@@ -126,16 +126,16 @@ func TestSweeperDeletesUnscheduledPodAfterDeadline(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
 	p := startSweeper(t, ns)
-	pod, deadline := sweptPod(ns, 3*time.Second, ptr.To[int64](3600))
+	pod, due := sweptPod(ns, 3*time.Second, ptr.To[int64](3600))
 	create(t, pod)
 
 	waitDeleting(t, pod)
 	ev := waitEvent(t, pod, sweeper.ReasonExceeded)
 	assert.Equal(t, corev1.EventTypeWarning, ev.Type)
 	assert.Equal(t, pod.UID, ev.InvolvedObject.UID)
-	assert.Regexp(t, `^Deleted: execution deadline `+strings.ReplaceAll(webhook.FormatDeadline(deadline), ".", `\.`)+` passed [0-9.]+s ago and the pod never started `, ev.Message)
+	assert.Regexp(t, `^Deleted: execution deadline `+strings.ReplaceAll(deadline.Format(due), ".", `\.`)+` passed [0-9.]+s ago and the pod never started `, ev.Message)
 	assert.Contains(t, ev.Message, identity)
-	assert.False(t, ev.EventTime.Time.Before(deadline), "deleted at %s, before the deadline %s", ev.EventTime.Time, deadline)
+	assert.False(t, ev.EventTime.Time.Before(due), "deleted at %s, before the deadline %s", ev.EventTime.Time, due)
 	assert.Equal(t, float64(1), p.metric(t, "airflow_pod_deadline_sweeper_actions_total", map[string]string{"action": "deleted"}))
 	assert.Equal(t, float64(1), p.metric(t, "airflow_pod_deadline_enforcement_lag_seconds", nil), "one lag observation")
 
@@ -153,7 +153,7 @@ func TestSweeperLowersActiveDeadlineAtStart(t *testing.T) {
 	// One worker: pods are handled in the order their start is seen.
 	p := startSweeper(t, ns, "--sweeper-workers=1")
 	low, _ := sweptPod(ns, 30*time.Minute, ptr.To[int64](5))
-	high, deadline := sweptPod(ns, 30*time.Minute, ptr.To[int64](3600))
+	high, due := sweptPod(ns, 30*time.Minute, ptr.To[int64](3600))
 	create(t, low)
 	create(t, high)
 	playKubelet(t, low, corev1.PodRunning)
@@ -161,12 +161,12 @@ func TestSweeperLowersActiveDeadlineAtStart(t *testing.T) {
 
 	ev := waitEvent(t, high, sweeper.ReasonClamped)
 	got := get(t, high)
-	want := webhook.RemainingSeconds(deadline, got.Status.StartTime.Time)
+	want := deadline.RemainingSeconds(due, got.Status.StartTime.Time)
 	require.NotNil(t, got.Spec.ActiveDeadlineSeconds)
 	assert.Equal(t, want, *got.Spec.ActiveDeadlineSeconds, "lowered to ceil(deadline - startTime)")
 	assert.Equal(t, corev1.EventTypeNormal, ev.Type)
 	assert.Equal(t, fmt.Sprintf("Lowered activeDeadlineSeconds 3600 -> %d so the kubelet stops the pod at its execution deadline %s %s",
-		want, webhook.FormatDeadline(deadline), identity), ev.Message)
+		want, deadline.Format(due), identity), ev.Message)
 
 	// The lower one, handled before, keeps its value.
 	assert.Equal(t, ptr.To[int64](5), get(t, low).Spec.ActiveDeadlineSeconds)
@@ -181,7 +181,7 @@ func TestSweeperDeletesRunningPodAfterGraceNotTerminalOnes(t *testing.T) {
 	startSweeper(t, ns, "--kubelet-grace=2s", "--sweeper-workers=1")
 	succeeded, _ := sweptPod(ns, 2*time.Second, nil)
 	failed, _ := sweptPod(ns, 2*time.Second, nil)
-	running, deadline := sweptPod(ns, 2*time.Second, ptr.To[int64](3600))
+	running, due := sweptPod(ns, 2*time.Second, ptr.To[int64](3600))
 	for _, pod := range []*corev1.Pod{succeeded, failed, running} {
 		create(t, pod)
 	}
@@ -192,7 +192,7 @@ func TestSweeperDeletesRunningPodAfterGraceNotTerminalOnes(t *testing.T) {
 	waitDeleting(t, running)
 	ev := waitEvent(t, running, sweeper.ReasonExceeded)
 	assert.Contains(t, ev.Message, "and the pod is still running "+identity)
-	assert.False(t, ev.EventTime.Time.Before(deadline.Add(2*time.Second)), "deleted before deadline + grace")
+	assert.False(t, ev.EventTime.Time.Before(due.Add(2*time.Second)), "deleted before deadline + grace")
 
 	// Their deadlines passed before the running pod's grace did: had the
 	// sweeper meant to delete them, it would have by now.
@@ -206,7 +206,7 @@ func TestSweeperDeletesAlreadyCheckedPodWithoutGrace(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
 	startSweeper(t, ns, "--kubelet-grace=1h")
-	pod, deadline := sweptPod(ns, 2*time.Second, ptr.To[int64](3600))
+	pod, due := sweptPod(ns, 2*time.Second, ptr.To[int64](3600))
 	pod.Labels[sweeper.AlreadyCheckedLabel] = "True"
 	create(t, pod)
 	playKubelet(t, pod, corev1.PodRunning)
@@ -214,7 +214,7 @@ func TestSweeperDeletesAlreadyCheckedPodWithoutGrace(t *testing.T) {
 	waitDeleting(t, pod)
 	ev := waitEvent(t, pod, sweeper.ReasonExceeded)
 	assert.Contains(t, ev.Message, "and KPO has given up on the pod (already_checked=True) "+identity)
-	assert.False(t, ev.EventTime.Time.Before(deadline))
+	assert.False(t, ev.EventTime.Time.Before(due))
 }
 
 func TestSweeperDryRunChangesNothing(t *testing.T) {
@@ -251,7 +251,7 @@ func TestSweeperSparesSuccessorOfTheSameName(t *testing.T) {
 	first, _ := sweptPod(ns, 3*time.Second, nil)
 	create(t, first)
 	require.NoError(t, suite.client.Delete(ctx, first, client.GracePeriodSeconds(0)))
-	successor := kpoPod(ns, map[string]string{sweeperKeys.Deadline: webhook.FormatDeadline(time.Now().Add(time.Hour))}, nil)
+	successor := kpoPod(ns, map[string]string{sweeperKeys.Deadline: deadline.Format(time.Now().Add(time.Hour))}, nil)
 	successor.Name = first.Name
 	require.Eventually(t, func() bool { return suite.client.Create(ctx, successor) == nil }, 10*time.Second, 50*time.Millisecond)
 	// A control pod due at the same instant as the first: once it is gone,
@@ -272,9 +272,9 @@ func TestSweeperEnforcesOverduePodsAfterRestart(t *testing.T) {
 	var pods []*corev1.Pod
 	var last time.Time
 	for range 3 {
-		pod, deadline := sweptPod(ns, 2*time.Second, nil)
+		pod, due := sweptPod(ns, 2*time.Second, nil)
 		pods = append(pods, create(t, pod))
-		last = deadline
+		last = due
 	}
 	first.stop()
 	time.Sleep(time.Until(last) + 500*time.Millisecond) // the deadlines pass while no sweeper runs
@@ -342,9 +342,9 @@ func TestSweeperLeavesExcludedNamespacesAlone(t *testing.T) {
 	excluded, watched := newNamespace(t), newNamespace(t)
 	// Cluster-wide, with a prefix of its own so no other test's pods are in scope.
 	prefix := "exclude-test.airflow-pod-deadline.io"
-	keys := webhook.NewKeys(prefix)
+	keys := deadline.NewKeys(prefix)
 	startTestProc(t, "--enable-webhook=false", "--annotation-prefix="+prefix, "--exclude-namespaces=kube-system,"+excluded)
-	due := webhook.FormatDeadline(time.Now().Add(2 * time.Second))
+	due := deadline.Format(time.Now().Add(2 * time.Second))
 	spared := create(t, kpoPod(excluded, map[string]string{keys.Deadline: due}, nil))
 	control := create(t, kpoPod(watched, map[string]string{keys.Deadline: due}, nil))
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -71,9 +72,9 @@ func TestWebhookClampsKPOPod(t *testing.T) {
 	require.NotNil(t, created.Spec.ActiveDeadlineSeconds)
 	assert.InDelta(t, 20, *created.Spec.ActiveDeadlineSeconds, 1, "activeDeadlineSeconds clamped to the 20s budget")
 	assert.Equal(t, "3600", created.Annotations[keys.ClampedFrom])
-	stamped, err := webhook.ParseDeadline(created.Annotations[deadlineKey])
+	stamped, err := deadline.Parse(created.Annotations[deadlineKey])
 	require.NoError(t, err, "the webhook stamps the absolute deadline")
-	assert.Equal(t, webhook.FormatDeadline(stamped), created.Annotations[deadlineKey], "stamped in RFC 3339 UTC")
+	assert.Equal(t, deadline.Format(stamped), created.Annotations[deadlineKey], "stamped in RFC 3339 UTC")
 	assert.False(t, stamped.Before(before.Add(20*time.Second).Truncate(time.Millisecond)))
 	assert.False(t, stamped.After(after.Add(20*time.Second)))
 
@@ -92,7 +93,7 @@ func TestWebhookAnswers(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	cs, warned := clientsetWithWarnings(t)
-	inAnHour := webhook.FormatDeadline(time.Now().Add(time.Hour))
+	inAnHour := deadline.Format(time.Now().Add(time.Hour))
 
 	t.Run("smaller activeDeadlineSeconds is kept", func(t *testing.T) {
 		created, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{deadlineKey: inAnHour}, ptr.To[int64](60)), metav1.CreateOptions{})
@@ -111,7 +112,7 @@ func TestWebhookAnswers(t *testing.T) {
 		assert.Len(t, warned.take(), 1)
 	})
 	t.Run("late pod is refused", func(t *testing.T) {
-		late := webhook.FormatDeadline(time.Now().Add(-12 * time.Second).Truncate(time.Second))
+		late := deadline.Format(time.Now().Add(-12 * time.Second).Truncate(time.Second))
 		_, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{deadlineKey: late}, nil), metav1.CreateOptions{})
 		require.Error(t, err)
 		assert.True(t, apierrors.IsForbidden(err), "a 403: %v", err)
@@ -147,10 +148,10 @@ func TestWebhookGuardsUpdates(t *testing.T) {
 		_, err := cs.CoreV1().Pods(ns).Patch(ctx, created.Name, types.MergePatchType, []byte(body), metav1.PatchOptions{})
 		return err
 	}
-	stamped, err := webhook.ParseDeadline(created.Annotations[deadlineKey])
+	stamped, err := deadline.Parse(created.Annotations[deadlineKey])
 	require.NoError(t, err)
 
-	err = patch(`{"metadata":{"annotations":{"` + deadlineKey + `":"` + webhook.FormatDeadline(stamped.Add(time.Hour)) + `"}}}`)
+	err = patch(`{"metadata":{"annotations":{"` + deadlineKey + `":"` + deadline.Format(stamped.Add(time.Hour)) + `"}}}`)
 	require.Error(t, err, "extending the deadline")
 	assert.Contains(t, err.Error(), `admission webhook "validate.airflow-pod-deadline.io" denied the request: metadata.annotations[airflow-pod-deadline.io/execution-deadline]: Forbidden: the execution deadline cannot be extended`)
 
@@ -164,7 +165,7 @@ func TestWebhookGuardsUpdates(t *testing.T) {
 
 	// What KPO does during cleanup, and shortening, pass.
 	require.NoError(t, patch(`{"metadata":{"labels":{"already_checked":"True"}}}`))
-	require.NoError(t, patch(`{"metadata":{"annotations":{"`+deadlineKey+`":"`+webhook.FormatDeadline(stamped.Add(-time.Minute))+`"}}}`))
+	require.NoError(t, patch(`{"metadata":{"annotations":{"`+deadlineKey+`":"`+deadline.Format(stamped.Add(-time.Minute))+`"}}}`))
 }
 
 func TestWebhookIsCalledOnlyForAnnotatedPods(t *testing.T) {
@@ -185,7 +186,7 @@ func TestWebhookIsCalledOnlyForAnnotatedPods(t *testing.T) {
 	assert.Equal(t, calls, webhookCalls(t), "no admission review for pods without the annotations")
 
 	// kube-system is never intercepted, not even a late pod.
-	late := kpoPod("kube-system", map[string]string{deadlineKey: webhook.FormatDeadline(time.Now().Add(-time.Hour))}, nil)
+	late := kpoPod("kube-system", map[string]string{deadlineKey: deadline.Format(time.Now().Add(-time.Hour))}, nil)
 	require.NoError(t, suite.client.Create(ctx, late))
 	t.Cleanup(func() { _ = suite.client.Delete(ctx, late) })
 	assert.Equal(t, calls, webhookCalls(t), "no admission review for kube-system")
@@ -225,7 +226,7 @@ func TestValidatingCallSkippedOnlyWhenNothingChanged(t *testing.T) {
 	require.NoError(t, suite.client.Create(ctx, val))
 	t.Cleanup(func() { _ = suite.client.Delete(ctx, val) })
 
-	inAnHour := webhook.FormatDeadline(time.Now().Add(time.Hour))
+	inAnHour := deadline.Format(time.Now().Add(time.Hour))
 	admitted := func(v string) map[string]string {
 		a := map[string]string{deadlineKey: inAnHour}
 		if v != "" {
@@ -249,6 +250,10 @@ func TestValidatingCallSkippedOnlyWhenNothingChanged(t *testing.T) {
 		"never met the mutator":        {annotations: admitted(""), ads: 7200, called: true},
 		"record is not a number":       {annotations: admitted("lots"), ads: 7200, called: true},
 		"record longer than 10 digits": {annotations: admitted("99999999999"), ads: 7200, called: true},
+		// Only activeDeadlineSeconds is compared (docs/performance.md): a
+		// deadline rewritten after admission is not looked at again.
+		"deadline rewritten after admission": {
+			annotations: map[string]string{deadlineKey: deadline.Format(time.Now().Add(2 * time.Hour)), keys.Admitted: "3600"}, ads: 3600},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -23,6 +23,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 // TestBadInput sends malformed and hostile inputs through both webhooks exactly
@@ -460,10 +462,10 @@ func badInputs() map[string]badInput {
 		"json: duplicate metadata keys (second without annotations)": {
 			body: rawReview(`{"metadata":{"annotations":{"` + dk + `":"` + readableDeadline + `"}},"metadata":{"name":"x"},"spec":{"activeDeadlineSeconds":3600}}`),
 			want: readable()},
-		"json: duplicate annotations keys, fast scanner (merged, as encoding/json)": {
+		"json: duplicate annotations keys (merged, as encoding/json)": {
 			body: rawReview(`{"metadata":{"annotations":{"` + dk + `":"` + readableDeadline + `"},"annotations":{}},"spec":{"activeDeadlineSeconds":3600}}`),
 			want: readable()},
-		"json: duplicate annotations keys plus one escaped key (standard decoder: merged)": {
+		"json: duplicate annotations keys plus one escaped key (merged)": {
 			body: rawReview(`{"metadata":{"annotations":{"` + dk + `":"` + readableDeadline + `"},"annotations":{}},"spec":{"activeDeadlineSeconds":3600},"st\u0061tus":{}}`),
 			want: readable()},
 		"json: duplicate activeDeadlineSeconds (3600 then 5)": {
@@ -719,7 +721,7 @@ func excerpt(msg string) string {
 		return ""
 	}
 	size := len(msg)
-	msg = strings.NewReplacer("; accepted forms: "+DeadlineForms, "; accepted forms: …", "; accepted forms: "+TimeoutForms, "; accepted forms: …").Replace(msg)
+	msg = strings.NewReplacer("; accepted forms: "+deadline.DeadlineForms, "; accepted forms: …", "; accepted forms: "+deadline.TimeoutForms, "; accepted forms: …").Replace(msg)
 	short := msg
 	if utf8.RuneCountInString(msg) > excerptRunes {
 		short = string([]rune(msg)[:excerptRunes]) + "…"

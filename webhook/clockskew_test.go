@@ -2,8 +2,8 @@ package webhook_test
 
 // Clock skew: which clock each decision trusts, pinned on the pure decision
 // functions. docs/reliability.md ("Clock skew") states the rules and names
-// these tests. This file is an external test package because it also drives
-// sweeper.Decide (the sweeper imports webhook).
+// these tests. This file is an external test package because it drives both
+// halves, webhook.DecideMutation and sweeper.Decide, over one contract.
 
 import (
 	"maps"
@@ -16,12 +16,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
 var (
-	skewCfg  = webhook.NewConfig(webhook.DefaultPrefix)
+	skewCfg  = webhook.NewConfig(deadline.DefaultPrefix)
 	skewKeys = skewCfg.Keys
 	// webhookNow is the mutating replica's clock reading at admission.
 	webhookNow = time.Date(2026, 5, 20, 10, 0, 0, 0, time.UTC)
@@ -32,6 +33,11 @@ func skewPod(annotations map[string]string, ads *int64) *corev1.Pod {
 		ObjectMeta: metav1.ObjectMeta{Name: "run-long-pod-x7k2pqrs", Namespace: "airflow", Annotations: annotations},
 		Spec:       corev1.PodSpec{ActiveDeadlineSeconds: ads},
 	}
+}
+
+// admissionOf is what the webhooks read of a pod.
+func admissionOf(pod *corev1.Pod) webhook.Pod {
+	return webhook.Pod{Annotations: pod.Annotations, ActiveDeadlineSeconds: pod.Spec.ActiveDeadlineSeconds}
 }
 
 // admitted is the pod as the API server stores it after the mutation m.
@@ -70,9 +76,9 @@ func TestClockSkewDeadlineIsAbsolute(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			deadline := webhookNow.Add(tc.airflowAhead).Add(budget)
-			pod := skewPod(map[string]string{skewKeys.Deadline: webhook.FormatDeadline(deadline)}, nil)
-			m := webhook.DecideMutation(pod, webhookNow, skewCfg)
+			at := webhookNow.Add(tc.airflowAhead).Add(budget)
+			pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, nil)
+			m := webhook.DecideMutation(admissionOf(pod), webhookNow, skewCfg)
 			if tc.wantLate {
 				assert.Equal(t, webhook.ResultDenied, m.Result)
 				assert.Contains(t, m.Denial, "passed 1.0s ago")
@@ -82,10 +88,10 @@ func TestClockSkewDeadlineIsAbsolute(t *testing.T) {
 			require.NotNil(t, m.ActiveDeadlineSeconds)
 			assert.Equal(t, tc.wantADS, *m.ActiveDeadlineSeconds)
 			// The rule: the budget shifts by exactly the skew, rounded up.
-			assert.Equal(t, webhook.AdmissionSeconds(deadline, webhookNow), *m.ActiveDeadlineSeconds)
-			assert.Equal(t, webhook.RemainingSeconds(webhookNow.Add(budget+tc.airflowAhead), webhookNow), *m.ActiveDeadlineSeconds)
+			assert.Equal(t, deadline.AdmissionSeconds(at, webhookNow), *m.ActiveDeadlineSeconds)
+			assert.Equal(t, deadline.AdmissionSeconds(webhookNow.Add(budget+tc.airflowAhead), webhookNow), *m.ActiveDeadlineSeconds)
 			// The deadline itself is kept as written, never re-based.
-			assert.True(t, m.Deadline.Equal(deadline))
+			assert.True(t, m.Deadline.Equal(at))
 			assert.NotContains(t, m.Annotations, skewKeys.Deadline)
 		})
 	}
@@ -98,13 +104,13 @@ func TestClockSkewTimeoutCountsFromAdmission(t *testing.T) {
 	for _, webhookOff := range []time.Duration{-3 * time.Second, -1500 * time.Millisecond, 0, 1500 * time.Millisecond, 3 * time.Second} {
 		t.Run(webhookOff.String(), func(t *testing.T) {
 			now := webhookNow.Add(webhookOff)
-			m := webhook.DecideMutation(skewPod(map[string]string{skewKeys.Timeout: "60s"}, nil), now, skewCfg)
+			m := webhook.DecideMutation(admissionOf(skewPod(map[string]string{skewKeys.Timeout: "60s"}, nil)), now, skewCfg)
 			require.Equal(t, webhook.ResultClamped, m.Result)
 			// 60, or 61 when admitted mid-second: counted from the start of
 			// the second the pod can start in.
-			assert.Equal(t, webhook.AdmissionSeconds(now.Add(time.Minute), now), *m.ActiveDeadlineSeconds)
+			assert.Equal(t, deadline.AdmissionSeconds(now.Add(time.Minute), now), *m.ActiveDeadlineSeconds)
 			assert.Equal(t, int64(60+min(1, now.Nanosecond())), *m.ActiveDeadlineSeconds)
-			assert.Equal(t, webhook.FormatDeadline(now.Add(time.Minute)), m.Annotations[skewKeys.Deadline])
+			assert.Equal(t, deadline.Format(now.Add(time.Minute)), m.Annotations[skewKeys.Deadline])
 		})
 	}
 }
@@ -152,17 +158,17 @@ func TestClockSkewBetweenReplicas(t *testing.T) {
 			}
 			got := ""
 			for _, left := range phases {
-				deadline := webhookNow.Add(left)
-				pod := skewPod(map[string]string{skewKeys.Deadline: webhook.FormatDeadline(deadline)}, ptr.To[int64](3600))
-				m := webhook.DecideMutation(pod, webhookNow, cfg)
+				at := webhookNow.Add(left)
+				pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, ptr.To[int64](3600))
+				m := webhook.DecideMutation(admissionOf(pod), webhookNow, cfg)
 				require.Equal(t, webhook.ResultClamped, m.Result)
 				ads := *m.ActiveDeadlineSeconds
-				require.Equal(t, webhook.AdmissionSeconds(deadline, webhookNow), ads)
+				require.Equal(t, deadline.AdmissionSeconds(at, webhookNow), ads)
 
 				validatorNow := webhookNow.Add(tc.validatorAhead)
-				v := webhook.ValidateCreate(admitted(pod, m), validatorNow, cfg)
-				rule := webhook.RemainingSeconds(deadline, validatorNow) > 0 &&
-					ads <= webhook.AdmissionSeconds(deadline.Add(cfg.Tolerance), validatorNow)
+				v := webhook.ValidateCreate(admissionOf(admitted(pod, m)), validatorNow, cfg)
+				rule := deadline.RemainingSeconds(at, validatorNow) > 0 &&
+					ads <= deadline.AdmissionSeconds(at.Add(cfg.Tolerance), validatorNow)
 				if v.Denial == "" {
 					got += "P"
 				} else {
@@ -180,11 +186,11 @@ func TestClockSkewBetweenReplicas(t *testing.T) {
 	// whose clock is already past the deadline refuses the pod as late, even
 	// within the tolerance. (The pod had less than the skew left to run.)
 	t.Run("budget below the skew: the validator sees the pod late", func(t *testing.T) {
-		deadline := webhookNow.Add(time.Second)
-		pod := skewPod(map[string]string{skewKeys.Deadline: webhook.FormatDeadline(deadline)}, nil)
-		m := webhook.DecideMutation(pod, webhookNow, skewCfg)
+		at := webhookNow.Add(time.Second)
+		pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, nil)
+		m := webhook.DecideMutation(admissionOf(pod), webhookNow, skewCfg)
 		require.Equal(t, int64(1), *m.ActiveDeadlineSeconds)
-		v := webhook.ValidateCreate(admitted(pod, m), webhookNow.Add(1500*time.Millisecond), skewCfg)
+		v := webhook.ValidateCreate(admissionOf(admitted(pod, m)), webhookNow.Add(1500*time.Millisecond), skewCfg)
 		assert.Equal(t, webhook.ResultDenied, v.Result)
 		assert.Equal(t, "execution deadline 2026-05-20T10:00:01Z passed 0.5s ago; the task has exceeded its execution_timeout", v.Denial)
 	})
@@ -199,7 +205,7 @@ func TestClockSkewBetweenReplicas(t *testing.T) {
 func TestClockSkewSweeperLowersFromKubeletStartTime(t *testing.T) {
 	scfg := sweeper.Config{Keys: skewKeys, KubeletGrace: 15 * time.Second}
 	created := webhookNow
-	deadline := created.Add(time.Minute)
+	at := created.Add(time.Minute)
 	realStart := created.Add(10 * time.Second) // the container really starts here
 	sweeperNow := realStart.Add(2 * time.Second)
 	tests := map[string]struct {
@@ -214,23 +220,23 @@ func TestClockSkewSweeperLowersFromKubeletStartTime(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			// Admission clamped the pod to the budget left at creation.
-			pod := skewPod(map[string]string{skewKeys.Deadline: webhook.FormatDeadline(deadline)}, ptr.To[int64](60))
+			pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, ptr.To[int64](60))
 			pod.CreationTimestamp = metav1.NewTime(created)
 			pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: ptr.To(metav1.NewTime(tc.startTime))}
 
 			for _, off := range []time.Duration{-3 * time.Second, 0, 3 * time.Second} {
 				// Whatever the sweeper's own clock says, the value is the same.
-				a := sweeper.Decide(pod, sweeperNow.Add(off), scfg)
+				a := sweeper.Decide(sweeper.PodOf(pod, skewKeys), sweeperNow.Add(off), scfg)
 				require.Equal(t, sweeper.Lower, a.Kind, "sweeper clock %s", off)
 				assert.Equal(t, tc.wantADS, a.ActiveDeadlineSeconds, "sweeper clock %s", off)
 			}
-			ads := sweeper.Decide(pod, sweeperNow, scfg).ActiveDeadlineSeconds
-			assert.Equal(t, webhook.RemainingSeconds(deadline, tc.startTime), ads)
+			ads := sweeper.Decide(sweeper.PodOf(pod, skewKeys), sweeperNow, scfg).ActiveDeadlineSeconds
+			assert.Equal(t, deadline.RemainingSeconds(at, tc.startTime), ads)
 			// The kubelet fails the pod at startTime + ADS on its clock: the deadline.
 			kubeletStops := tc.startTime.Add(time.Duration(ads) * time.Second)
-			assert.True(t, kubeletStops.Equal(deadline), "kubelet stops at %s on its clock", kubeletStops)
+			assert.True(t, kubeletStops.Equal(at), "kubelet stops at %s on its clock", kubeletStops)
 			// In real time that is the deadline shifted by the kubelet's skew.
-			assert.True(t, realStart.Add(time.Duration(ads)*time.Second).Equal(deadline.Add(-tc.kubeletAhead)))
+			assert.True(t, realStart.Add(time.Duration(ads)*time.Second).Equal(at.Add(-tc.kubeletAhead)))
 		})
 	}
 }
@@ -240,15 +246,15 @@ func TestClockSkewSweeperLowersFromKubeletStartTime(t *testing.T) {
 // second after it (rounded up, never before).
 func TestClockSkewSweeperRoundsUp(t *testing.T) {
 	scfg := sweeper.Config{Keys: skewKeys, KubeletGrace: 15 * time.Second}
-	deadline := webhookNow.Add(60400 * time.Millisecond)
+	at := webhookNow.Add(60400 * time.Millisecond)
 	start := webhookNow.Add(10 * time.Second)
-	pod := skewPod(map[string]string{skewKeys.Deadline: webhook.FormatDeadline(deadline)}, ptr.To[int64](61))
+	pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, ptr.To[int64](61))
 	pod.CreationTimestamp = metav1.NewTime(webhookNow)
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: ptr.To(metav1.NewTime(start))}
-	a := sweeper.Decide(pod, start.Add(time.Second), scfg)
+	a := sweeper.Decide(sweeper.PodOf(pod, skewKeys), start.Add(time.Second), scfg)
 	require.Equal(t, sweeper.Lower, a.Kind)
 	assert.Equal(t, int64(51), a.ActiveDeadlineSeconds)
-	assert.Equal(t, 600*time.Millisecond, start.Add(51*time.Second).Sub(deadline))
+	assert.Equal(t, 600*time.Millisecond, start.Add(51*time.Second).Sub(at))
 }
 
 // (c') The sweeper's own clock only times its backstop: a pod still running at
@@ -256,13 +262,13 @@ func TestClockSkewSweeperRoundsUp(t *testing.T) {
 // up to 15s behind the sweeper has stopped the pod by then.
 func TestClockSkewSweeperBackstop(t *testing.T) {
 	scfg := sweeper.Config{Keys: skewKeys, KubeletGrace: 15 * time.Second}
-	deadline := webhookNow.Add(time.Minute)
-	pod := skewPod(map[string]string{skewKeys.Deadline: webhook.FormatDeadline(deadline)}, ptr.To[int64](50))
+	at := webhookNow.Add(time.Minute)
+	pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, ptr.To[int64](50))
 	pod.CreationTimestamp = metav1.NewTime(webhookNow)
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: ptr.To(metav1.NewTime(webhookNow.Add(10 * time.Second)))}
 
-	assert.Equal(t, sweeper.Wait, sweeper.Decide(pod, deadline.Add(scfg.KubeletGrace-time.Nanosecond), scfg).Kind)
-	a := sweeper.Decide(pod, deadline.Add(scfg.KubeletGrace), scfg)
+	assert.Equal(t, sweeper.Wait, sweeper.Decide(sweeper.PodOf(pod, skewKeys), at.Add(scfg.KubeletGrace-time.Nanosecond), scfg).Kind)
+	a := sweeper.Decide(sweeper.PodOf(pod, skewKeys), at.Add(scfg.KubeletGrace), scfg)
 	assert.Equal(t, sweeper.Delete, a.Kind)
 	assert.Equal(t, sweeper.WhyStillRunning, a.Why)
 
@@ -270,6 +276,6 @@ func TestClockSkewSweeperBackstop(t *testing.T) {
 	// the deadline on its own clock.
 	pending := pod.DeepCopy()
 	pending.Status = corev1.PodStatus{Phase: corev1.PodPending}
-	assert.Equal(t, sweeper.Wait, sweeper.Decide(pending, deadline.Add(-time.Nanosecond), scfg).Kind)
-	assert.Equal(t, sweeper.Delete, sweeper.Decide(pending, deadline, scfg).Kind)
+	assert.Equal(t, sweeper.Wait, sweeper.Decide(sweeper.PodOf(pending, skewKeys), at.Add(-time.Nanosecond), scfg).Kind)
+	assert.Equal(t, sweeper.Delete, sweeper.Decide(sweeper.PodOf(pending, skewKeys), at, scfg).Kind)
 }

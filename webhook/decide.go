@@ -5,8 +5,9 @@ import (
 	"strconv"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 // DefaultTolerance is how far above the remaining budget the validating webhook
@@ -23,14 +24,14 @@ const reinvocationSlack = 1
 
 // Config is what the admission decisions depend on besides the pod and the clock.
 type Config struct {
-	Keys Keys
+	Keys deadline.Keys
 	// Tolerance, see DefaultTolerance.
 	Tolerance time.Duration
 }
 
 // NewConfig returns the configuration for an annotation prefix with default tolerance.
 func NewConfig(prefix string) Config {
-	return Config{Keys: NewKeys(prefix), Tolerance: DefaultTolerance}
+	return Config{Keys: deadline.NewKeys(prefix), Tolerance: DefaultTolerance}
 }
 
 // Result classifies an admission for metrics and logs.
@@ -71,7 +72,7 @@ type Mutation struct {
 // DecideMutation is the mutating webhook for a Pod CREATE: clamp
 // activeDeadlineSeconds to the remaining budget, stamp the absolute deadline
 // when a timeout was given, refuse a pod whose deadline has passed.
-func DecideMutation(pod *corev1.Pod, now time.Time, cfg Config) Mutation {
+func DecideMutation(pod Pod, now time.Time, cfg Config) Mutation {
 	d, r, verdict, done := admitCreate(pod, now, cfg)
 	if done {
 		return Mutation{Result: verdict.Result, Denial: verdict.Denial, Deadline: d.At}
@@ -84,27 +85,27 @@ func DecideMutation(pod *corev1.Pod, now time.Time, cfg Config) Mutation {
 		// truncation only ever makes the deadline earlier.
 		at := d.At.Truncate(time.Millisecond)
 		m.Deadline = at
-		if stamped := FormatDeadline(at); pod.Annotations[cfg.Keys.Deadline] != stamped {
+		if stamped := deadline.Format(at); pod.Annotations[cfg.Keys.Deadline] != stamped {
 			m.Annotations = map[string]string{cfg.Keys.Deadline: stamped}
 			m.Result = ResultStamped
 		}
 	}
 
-	ads := pod.Spec.ActiveDeadlineSeconds
+	ads := pod.ActiveDeadlineSeconds
 	_, clampedBefore := pod.Annotations[cfg.Keys.ClampedFrom]
 	limit := r
 	if clampedBefore {
 		limit += reinvocationSlack
 	}
 	if ads == nil || *ads > limit {
-		from := ClampedFromUnset
+		from := deadline.ClampedFromUnset
 		if ads != nil {
 			from = strconv.FormatInt(*ads, 10)
 		}
 		m.set(cfg.Keys.ClampedFrom, from, !clampedBefore) // a reinvocation keeps the first value
 		m.ActiveDeadlineSeconds, ads = &r, &r
 		m.Result = ResultClamped
-		m.Warning = fmt.Sprintf("airflow-pod-deadline: activeDeadlineSeconds %s -> %d to fit execution deadline %s", from, r, FormatDeadline(m.Deadline))
+		m.Warning = fmt.Sprintf("airflow-pod-deadline: activeDeadlineSeconds %s -> %d to fit execution deadline %s", from, r, deadline.Format(m.Deadline))
 	}
 	// What we admitted: the validating webhook's matchConditions skip a
 	// CREATE whose activeDeadlineSeconds nothing raised after us.
@@ -132,26 +133,26 @@ func (m *Mutation) set(key, value string, cond bool) {
 // with a verdict when the pod asks for no deadline, has a malformed
 // annotation or is already late; otherwise its deadline d and the r seconds
 // left.
-func admitCreate(pod *corev1.Pod, now time.Time, cfg Config) (d Deadline, r int64, verdict Validation, done bool) {
-	d, ok, errs := cfg.Keys.Resolve(pod.Annotations, now)
+func admitCreate(pod Pod, now time.Time, cfg Config) (d deadline.Resolved, r int64, verdict Validation, done bool) {
+	d, ok, errs := cfg.Keys.Resolve(cfg.Keys.Values(pod.Annotations), now)
 	switch {
 	case len(errs) > 0:
 		return d, 0, Validation{Result: ResultInvalid, Denial: annotationErrors(errs).ToAggregate().Error()}, true
 	case !ok:
 		return d, 0, Validation{Result: ResultUnchanged}, true
 	}
-	if r = RemainingSeconds(d.At, now); r <= 0 {
+	if r = deadline.RemainingSeconds(d.At, now); r <= 0 {
 		return d, r, Validation{Result: ResultDenied, Denial: LateMessage(d.At, now)}, true
 	}
-	return d, AdmissionSeconds(d.At, now), Validation{}, false
+	return d, deadline.AdmissionSeconds(d.At, now), Validation{}, false
 }
 
 // LateMessage is the denial for a pod created after its deadline. KPO does not
 // retry a 403: the task fails at once, and its log shows this message inside
 // the API server's answer to the create.
-func LateMessage(deadline, now time.Time) string {
+func LateMessage(at, now time.Time) string {
 	return fmt.Sprintf("execution deadline %s passed %s ago; the task has exceeded its execution_timeout",
-		FormatDeadline(deadline), FormatLateness(now.Sub(deadline)))
+		deadline.Format(at), deadline.FormatLateness(now.Sub(at)))
 }
 
 // Validation is the validating webhook's answer for one pod.
@@ -164,22 +165,22 @@ type Validation struct {
 // ValidateCreate is the validating webhook for a Pod CREATE: the annotations
 // parse and activeDeadlineSeconds fits the remaining budget (within
 // cfg.Tolerance), whatever other mutating webhooks did after ours.
-func ValidateCreate(pod *corev1.Pod, now time.Time, cfg Config) Validation {
+func ValidateCreate(pod Pod, now time.Time, cfg Config) Validation {
 	d, r, verdict, done := admitCreate(pod, now, cfg)
 	if done {
 		return verdict
 	}
-	limit := AdmissionSeconds(d.At.Add(cfg.Tolerance), now)
+	limit := deadline.AdmissionSeconds(d.At.Add(cfg.Tolerance), now)
 	path := field.NewPath("spec", "activeDeadlineSeconds")
-	switch ads := pod.Spec.ActiveDeadlineSeconds; {
+	switch ads := pod.ActiveDeadlineSeconds; {
 	case ads == nil:
 		return Validation{Result: ResultDenied, Denial: field.ErrorList{field.Required(path, fmt.Sprintf(
 			"must be set to at most %d, the seconds left until execution deadline %s (was the airflow-pod-deadline mutating webhook bypassed?)",
-			r, FormatDeadline(d.At)))}.ToAggregate().Error()}
+			r, deadline.Format(d.At)))}.ToAggregate().Error()}
 	case *ads > limit:
 		return Validation{Result: ResultDenied, Denial: field.ErrorList{field.Invalid(path, *ads, fmt.Sprintf(
 			"exceeds the %d seconds left until execution deadline %s (another mutating webhook raised it after airflow-pod-deadline?)",
-			r, FormatDeadline(d.At)))}.ToAggregate().Error()}
+			r, deadline.Format(d.At)))}.ToAggregate().Error()}
 	}
 	return Validation{Result: ResultUnchanged}
 }
@@ -187,16 +188,16 @@ func ValidateCreate(pod *corev1.Pod, now time.Time, cfg Config) Validation {
 // ValidateUpdate is the validating webhook for a Pod UPDATE: the deadline
 // annotations may be added or shortened, never removed, extended or made
 // unreadable. Updates that leave them alone (KPO patching labels) pass at once.
-func ValidateUpdate(oldPod, newPod *corev1.Pod, now time.Time, cfg Config) Validation {
+func ValidateUpdate(oldPod, newPod Pod, now time.Time, cfg Config) Validation {
 	var errs field.ErrorList
 	k := cfg.Keys
 	// Deadlines compare as instants; now only bounds them (MaxBudget).
-	oldD, oldHas, oldErr := k.ParseDeadlineAnnotation(oldPod.Annotations, now)
-	newD, newHas, newErr := k.ParseDeadlineAnnotation(newPod.Annotations, now)
+	oldD, oldHas, oldErr := k.ParseDeadlineAnnotation(oldPod.Annotations[k.Deadline], now)
+	newD, newHas, newErr := k.ParseDeadlineAnnotation(newPod.Annotations[k.Deadline], now)
 	errs = append(errs, compareUpdate(k.Deadline, newPod.Annotations[k.Deadline], oldHas && oldErr == nil, newHas, newErr, newD.After(oldD))...)
 
-	oldT, oldHas, oldErr := k.ParseTimeoutAnnotation(oldPod.Annotations)
-	newT, newHas, newErr := k.ParseTimeoutAnnotation(newPod.Annotations)
+	oldT, oldHas, oldErr := k.ParseTimeoutAnnotation(oldPod.Annotations[k.Timeout])
+	newT, newHas, newErr := k.ParseTimeoutAnnotation(newPod.Annotations[k.Timeout])
 	errs = append(errs, compareUpdate(k.Timeout, newPod.Annotations[k.Timeout], oldHas && oldErr == nil, newHas, newErr, newT > oldT)...)
 
 	if len(errs) > 0 {
@@ -205,11 +206,11 @@ func ValidateUpdate(oldPod, newPod *corev1.Pod, now time.Time, cfg Config) Valid
 	return Validation{Result: ResultUnchanged}
 }
 
-func compareUpdate(key, newValue string, oldValid, newHas bool, newErr *AnnotationError, extended bool) field.ErrorList {
+func compareUpdate(key, newValue string, oldValid, newHas bool, newErr *deadline.AnnotationError, extended bool) field.ErrorList {
 	path := annotationPath(key)
 	switch {
 	case newErr != nil:
-		return annotationErrors([]*AnnotationError{newErr})
+		return annotationErrors([]*deadline.AnnotationError{newErr})
 	case oldValid && !newHas:
 		return field.ErrorList{field.Forbidden(path, "the execution deadline cannot be removed")}
 	case oldValid && extended:
@@ -222,13 +223,13 @@ func annotationPath(key string) *field.Path {
 	return field.NewPath("metadata", "annotations").Key(key)
 }
 
-func annotationErrors(errs []*AnnotationError) field.ErrorList {
+func annotationErrors(errs []*deadline.AnnotationError) field.ErrorList {
 	list := make(field.ErrorList, 0, len(errs))
 	for _, e := range errs {
 		value, detail := e.Value, e.Reason
-		if len(value) > maxQuoted {
+		if len(value) > deadline.MaxQuoted {
 			// Bounded, as in AnnotationError.Quoted.
-			value, detail = value[:maxQuoted], fmt.Sprintf("%s (shown cut at %d of its %d bytes)", detail, maxQuoted, len(e.Value))
+			value, detail = value[:deadline.MaxQuoted], fmt.Sprintf("%s (shown cut at %d of its %d bytes)", detail, deadline.MaxQuoted, len(e.Value))
 		}
 		list = append(list, field.Invalid(annotationPath(e.Key), value, detail+"; accepted forms: "+e.Forms))
 	}

@@ -1,32 +1,32 @@
 package webhook
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
-var cfg = NewConfig(DefaultPrefix)
+var (
+	cfg    = NewConfig(deadline.DefaultPrefix)
+	anchor = time.Date(2026, 5, 20, 10, 0, 0, 0, time.UTC)
+)
 
-func pod(ads *int64, annotations map[string]string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "run-long-pod-x7k2p", Namespace: "airflow", Annotations: annotations,
-			CreationTimestamp: metav1.NewTime(anchor.Add(-time.Minute))},
-		Spec: corev1.PodSpec{ActiveDeadlineSeconds: ads},
-	}
+func pod(ads *int64, annotations map[string]string) Pod {
+	return Pod{Annotations: annotations, ActiveDeadlineSeconds: ads}
 }
 
 func TestDecideMutation(t *testing.T) {
 	k := cfg.Keys
 	deadline := anchor.Add(20 * time.Second) // 2026-05-20T10:00:20Z
 	tests := map[string]struct {
-		pod         *corev1.Pod
+		pod         Pod
 		now         time.Time
 		result      Result
 		ads         *int64
@@ -115,23 +115,21 @@ func TestDecideMutation(t *testing.T) {
 }
 
 // applyMutation plays the API server: the decision applied to the pod.
-func applyMutation(p *corev1.Pod, m Mutation) *corev1.Pod {
-	out := p.DeepCopy()
-	for k, v := range m.Annotations {
-		if out.Annotations == nil {
-			out.Annotations = map[string]string{}
-		}
-		out.Annotations[k] = v
+func applyMutation(p Pod, m Mutation) Pod {
+	out := Pod{Annotations: maps.Clone(p.Annotations), ActiveDeadlineSeconds: p.ActiveDeadlineSeconds}
+	if len(m.Annotations) > 0 && out.Annotations == nil {
+		out.Annotations = map[string]string{}
 	}
+	maps.Copy(out.Annotations, m.Annotations)
 	if m.ActiveDeadlineSeconds != nil {
-		out.Spec.ActiveDeadlineSeconds = m.ActiveDeadlineSeconds
+		out.ActiveDeadlineSeconds = m.ActiveDeadlineSeconds
 	}
 	return out
 }
 
 func TestDecideMutationIsIdempotent(t *testing.T) {
 	k := cfg.Keys
-	inputs := map[string]*corev1.Pod{
+	inputs := map[string]Pod{
 		"timeout":           pod(ptr.To[int64](3600), map[string]string{k.Timeout: "20s"}),
 		"deadline":          pod(nil, map[string]string{k.Deadline: "2026-05-20T10:00:20.5Z"}),
 		"both":              pod(ptr.To[int64](3600), map[string]string{k.Timeout: "1 day, 0:00:00", k.Deadline: "1779271220.5"}),
@@ -157,7 +155,7 @@ func TestValidateCreate(t *testing.T) {
 	k := cfg.Keys
 	at := map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}
 	tests := map[string]struct {
-		pod    *corev1.Pod
+		pod    Pod
 		now    time.Time
 		result Result
 		denial string

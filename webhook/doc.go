@@ -1,11 +1,10 @@
-// Package webhook owns the annotation contract and the admission side of
-// airflow-pod-deadline.
+// Package webhook owns the admission side of airflow-pod-deadline: the
+// mutating and validating webhooks for Pod CREATE and UPDATE.
 //
-// contract.go parses the execution-deadline / execution-timeout annotations
-// (the project's public interface) into one absolute instant; decide.go holds
-// the pure admission decisions, functions of (pod, now, config) with no I/O;
-// mutate.go and validate.go are thin controller-runtime adapters over them that
-// decode the request and let the framework build the JSON patch. The sweeper
-// reads the same contract through Keys.Resolve, so admission and enforcement
-// can never disagree about what a pod's deadline is.
+// decide.go holds the pure admission decisions, functions of (pod, now,
+// config) with no I/O, over the annotation contract of package deadline;
+// mutate.go and validate.go are thin controller-runtime adapters over them
+// that decode the request and answer it, the mutating one with JSON Patch
+// operations built from the decision (held to the framework's own patch by
+// TestPatchOpsMatchFramework and FuzzPatchOps).
 package webhook

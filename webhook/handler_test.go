@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -18,18 +17,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	testingclock "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
-func fixedClock() time.Time { return anchor }
+var fixedClock = testingclock.NewFakePassiveClock(anchor)
 
 func newMutator() *admission.Webhook {
-	return &admission.Webhook{Handler: &Mutator{Config: cfg, Now: fixedClock}}
+	return &admission.Webhook{Handler: &Mutator{Config: cfg, Clock: fixedClock}}
 }
 
 func newValidator() *admission.Webhook {
-	return &admission.Webhook{Handler: &Validator{Config: cfg, Now: fixedClock}}
+	return &admission.Webhook{Handler: &Validator{Config: cfg, Clock: fixedClock}}
 }
 
 type reviewOpts struct {

@@ -18,8 +18,26 @@ var admissionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Admission reviews answered, by webhook (mutate, validate), operation (CREATE, UPDATE, ...) and result (clamped, stamped, unchanged, denied, invalid, error).",
 }, []string{"webhook", "operation", "result"})
 
+// answerable are the operations each webhook is registered for and the
+// results it can give them.
+var answerable = map[string]struct {
+	operations []string
+	results    []Result
+}{
+	WebhookMutate:   {[]string{"CREATE"}, []Result{ResultClamped, ResultStamped, ResultUnchanged, ResultDenied, ResultInvalid, ResultError}},
+	WebhookValidate: {[]string{"CREATE", "UPDATE"}, []Result{ResultUnchanged, ResultDenied, ResultInvalid, ResultError}},
+}
+
 func init() {
 	metrics.Registry.MustRegister(admissionsTotal)
+	// Export zeros, so rate() and alerts on denials work from the start.
+	for webhook, a := range answerable {
+		for _, op := range a.operations {
+			for _, result := range a.results {
+				admissionsTotal.WithLabelValues(webhook, op, string(result))
+			}
+		}
+	}
 }
 
 func countAdmission(webhook, operation string, result Result) {

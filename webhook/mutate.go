@@ -6,13 +6,14 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 // MutatePath is where the mutating webhook is served.
@@ -21,8 +22,8 @@ const MutatePath = "/mutate-v1-pod"
 // Mutator adapts DecideMutation to controller-runtime's admission.Handler.
 type Mutator struct {
 	Config Config
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock reads now for each request (required).
+	Clock clock.PassiveClock
 }
 
 var _ admission.Handler = &Mutator{}
@@ -42,11 +43,7 @@ func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err), ResultError
 	}
-	now := time.Now
-	if m.Now != nil {
-		now = m.Now
-	}
-	d := DecideMutation(pod, now(), m.Config)
+	d := DecideMutation(pod, m.Clock.Now(), m.Config)
 	switch d.Result {
 	case ResultDenied, ResultInvalid:
 		logf.FromContext(ctx).Info("refusing pod", append(requestValues(req), "result", d.Result, "reason", d.Denial)...)
@@ -60,7 +57,7 @@ func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.
 		resp = resp.WithWarnings(d.Warning)
 		// Guarded: the arguments alone would cost the hot path allocations.
 		if log := logf.FromContext(ctx).V(1); log.Enabled() {
-			log.Info("clamped activeDeadlineSeconds", append(requestValues(req), "deadline", FormatDeadline(d.Deadline), "activeDeadlineSeconds", *d.ActiveDeadlineSeconds)...)
+			log.Info("clamped activeDeadlineSeconds", append(requestValues(req), "deadline", deadline.Format(d.Deadline), "activeDeadlineSeconds", *d.ActiveDeadlineSeconds)...)
 		}
 	}
 	return resp, d.Result
@@ -75,13 +72,13 @@ func resultOf(resp admission.Response) Result {
 }
 
 // NewMutatingWebhook is the mutating webhook as served at MutatePath.
-func NewMutatingWebhook(cfg Config, now func() time.Time) *admission.Webhook {
-	return &admission.Webhook{Handler: &Mutator{Config: cfg, Now: now}, LogConstructor: requestLogger}
+func NewMutatingWebhook(cfg Config, clk clock.PassiveClock) *admission.Webhook {
+	return &admission.Webhook{Handler: &Mutator{Config: cfg, Clock: clk}, LogConstructor: requestLogger}
 }
 
 // patchOps returns the JSON Patch operations that apply mutation m to pod.
 //
-// DESIGN.md has the framework build the patch from the typed object
+// The framework can build the patch from the typed object
 // (admission.PatchResponseFromRaw), and that is the oracle the tests hold this
 // to: TestPatchOpsMatchFramework and FuzzPatchOps apply both to the whole pod
 // and require the same result. Diffing even a minimal view cost 12 µs and 80
@@ -89,11 +86,11 @@ func NewMutatingWebhook(cfg Config, now func() time.Time) *admission.Webhook {
 // server under 80% of the framework's own no-op throughput (docs/performance.md);
 // a mutation touches at most one field and three annotations, whose
 // operations are this simple.
-func patchOps(pod *corev1.Pod, m Mutation) []jsonpatch.JsonPatchOperation {
+func patchOps(pod Pod, m Mutation) []jsonpatch.JsonPatchOperation {
 	ops := make([]jsonpatch.JsonPatchOperation, 0, 1+len(m.Annotations))
 	if m.ActiveDeadlineSeconds != nil {
 		op := "replace"
-		if pod.Spec.ActiveDeadlineSeconds == nil {
+		if pod.ActiveDeadlineSeconds == nil {
 			op = "add"
 		}
 		ops = append(ops, jsonpatch.NewOperation(op, "/spec/activeDeadlineSeconds", *m.ActiveDeadlineSeconds))

@@ -3,9 +3,9 @@ package webhook
 import (
 	"context"
 	"net/http"
-	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/utils/clock"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
@@ -16,8 +16,8 @@ const ValidatePath = "/validate-v1-pod"
 // Validator adapts ValidateCreate and ValidateUpdate to admission.Handler.
 type Validator struct {
 	Config Config
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock reads now for each request (required).
+	Clock clock.PassiveClock
 }
 
 var _ admission.Handler = &Validator{}
@@ -37,19 +37,16 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err), ResultError
 	}
-	now := time.Now
-	if v.Now != nil {
-		now = v.Now
-	}
+	now := v.Clock.Now()
 	var verdict Validation
 	if req.Operation == admissionv1.Create {
-		verdict = ValidateCreate(pod, now(), v.Config)
+		verdict = ValidateCreate(pod, now, v.Config)
 	} else {
 		oldPod, err := decodePod(req.OldObject)
 		if err != nil {
 			return admission.Errored(http.StatusBadRequest, err), ResultError
 		}
-		verdict = ValidateUpdate(oldPod, pod, now(), v.Config)
+		verdict = ValidateUpdate(oldPod, pod, now, v.Config)
 	}
 	if verdict.Denial != "" {
 		logf.FromContext(ctx).Info("refusing pod", append(requestValues(req), "result", verdict.Result, "reason", verdict.Denial)...)
@@ -59,6 +56,6 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 }
 
 // NewValidatingWebhook is the validating webhook as served at ValidatePath.
-func NewValidatingWebhook(cfg Config, now func() time.Time) *admission.Webhook {
-	return &admission.Webhook{Handler: &Validator{Config: cfg, Now: now}, LogConstructor: requestLogger}
+func NewValidatingWebhook(cfg Config, clk clock.PassiveClock) *admission.Webhook {
+	return &admission.Webhook{Handler: &Validator{Config: cfg, Clock: clk}, LogConstructor: requestLogger}
 }

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/certs"
@@ -40,6 +41,7 @@ func newRotator(cfg *rest.Config, scheme *runtime.Scheme, opts *options) (*certs
 		CertValidity:  opts.certValidity,
 		RenewBefore:   opts.certRenewBefore,
 		CheckInterval: opts.certCheckInterval,
+		Clock:         clock.RealClock{},
 	}, nil
 }
 

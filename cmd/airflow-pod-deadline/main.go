@@ -10,10 +10,10 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -23,6 +23,7 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/certs"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
@@ -96,7 +97,7 @@ func run(opts *options) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 
-	admissionCfg := webhook.Config{Keys: webhook.NewKeys(opts.annotationPrefix), Tolerance: opts.tolerance}
+	admissionCfg := webhook.Config{Keys: deadline.NewKeys(opts.annotationPrefix), Tolerance: opts.tolerance}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
@@ -107,8 +108,8 @@ func run(opts *options) error {
 				return err
 			}
 		}
-		server.Register(webhook.MutatePath, webhook.NewMutatingWebhook(admissionCfg, time.Now))
-		server.Register(webhook.ValidatePath, webhook.NewValidatingWebhook(admissionCfg, time.Now))
+		server.Register(webhook.MutatePath, webhook.NewMutatingWebhook(admissionCfg, clock.RealClock{}))
+		server.Register(webhook.ValidatePath, webhook.NewValidatingWebhook(admissionCfg, clock.RealClock{}))
 		// Ready only once the server answers TLS with a loaded certificate.
 		if err := mgr.AddReadyzCheck("webhook", server.StartedChecker()); err != nil {
 			return err

@@ -10,11 +10,12 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
 // options are the command line; flag names are part of the contract shared
-// with the Helm chart, the demo and the docs (DESIGN.md).
+// with the Helm chart, the demo and the docs (README.md).
 type options struct {
 	webhookPort        int
 	webhookBindAddress string
@@ -75,7 +76,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps retrying to renew its lease before it gives up leadership (and exits).")
 	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second, "How often replicas try to acquire or renew the lease.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Offer HTTP/2 on the webhook and metrics servers. Off by default, as in kubebuilder, because of the HTTP/2 Rapid Reset and stream-cancellation CVEs (CVE-2023-44487, CVE-2023-39325); kube-apiserver then calls the webhook over HTTP/1.1 with keep-alive.")
-	fs.StringVar(&o.annotationPrefix, "annotation-prefix", webhook.DefaultPrefix, "Prefix of the execution-deadline / execution-timeout annotations.")
+	fs.StringVar(&o.annotationPrefix, "annotation-prefix", deadline.DefaultPrefix, "Prefix of the execution-deadline / execution-timeout annotations.")
 	fs.BoolVar(&o.enableWebhook, "enable-webhook", true, "Serve the mutating and validating admission webhooks.")
 	fs.BoolVar(&o.enableSweeper, "enable-sweeper", true, "Run the sweeper, which enforces deadlines on live pods.")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "Sweeper only: record what would be done as events, change no pod.")
@@ -110,7 +111,7 @@ func (o *options) validate() error {
 	if o.webhookPort < 1 || o.webhookPort > 65535 {
 		bad("webhook-port", "%d is not a port (1-65535)", o.webhookPort)
 	}
-	if err := webhook.ValidatePrefix(o.annotationPrefix); err != nil {
+	if err := deadline.ValidatePrefix(o.annotationPrefix); err != nil {
 		bad("annotation-prefix", "%v", err)
 	}
 	if o.leaseDuration <= o.renewDeadline || o.renewDeadline <= o.retryPeriod || o.retryPeriod <= 0 {

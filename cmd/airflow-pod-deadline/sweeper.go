@@ -3,13 +3,14 @@ package main
 import (
 	"golang.org/x/time/rate"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
-func setupSweeper(mgr ctrl.Manager, opts *options, keys webhook.Keys) error {
+func setupSweeper(mgr ctrl.Manager, opts *options, keys deadline.Keys) error {
 	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
 		return err
@@ -26,6 +27,7 @@ func setupSweeper(mgr ctrl.Manager, opts *options, keys webhook.Keys) error {
 		Recorder:  mgr.GetEventRecorder(sweeper.ControllerName),
 		Config:    sweeper.Config{Keys: keys, KubeletGrace: opts.kubeletGrace},
 		DryRun:    opts.dryRun,
+		Clock:     clock.RealClock{},
 		Deletes:   rate.NewLimiter(rate.Limit(opts.deletesPerSecond), max(1, int(opts.deletesPerSecond))),
 	}
 	return r.SetupWithManager(mgr, informer, opts.workers)

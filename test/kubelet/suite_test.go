@@ -21,9 +21,8 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
 // kubeletGrace is the binary's --kubelet-grace here: short, so the node-loss
@@ -44,7 +43,7 @@ var suite struct {
 	enforcer *testenv.Enforcer
 }
 
-var keys = webhook.NewKeys(webhook.DefaultPrefix)
+var keys = deadline.NewKeys(deadline.DefaultPrefix)
 
 func TestMain(m *testing.M) {
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
@@ -263,7 +262,7 @@ func terminal(p *corev1.Pod) bool {
 // webhook stamped it; a timeout counts from the end of the creation second).
 func deadlineOf(t *testing.T, p *corev1.Pod) time.Time {
 	t.Helper()
-	d, ok, errs := keys.Resolve(p.Annotations, sweeper.Anchor(p))
+	d, ok, errs := keys.Resolve(keys.Values(p.Annotations), deadline.CreationAnchor(p.CreationTimestamp.Time))
 	require.Empty(t, errs)
 	require.True(t, ok, "pod has no deadline")
 	return d.At

@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/certs"
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 // WebhookConfigs reads the Mutating and the Validating webhook configuration
@@ -113,7 +113,7 @@ func WaitWebhookActive(ctx context.Context, c client.Client, timeout time.Durati
 				GenerateName: "webhook-probe-",
 				Namespace:    "default",
 				Annotations: map[string]string{
-					webhook.NewKeys(webhook.DefaultPrefix).Deadline: webhook.FormatDeadline(time.Now().Add(-time.Hour)),
+					deadline.NewKeys(deadline.DefaultPrefix).Deadline: deadline.Format(time.Now().Add(-time.Hour)),
 				},
 			},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "base", Image: "alpine:3.20"}}},

@@ -30,8 +30,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
 type setup string
@@ -198,7 +198,7 @@ func annotatedPod(i int) *corev1.Pod {
 			Name: fmt.Sprintf("load-%07d", i),
 			Labels: map[string]string{"dag_id": "bench", "task_id": "load", "run_id": "scheduled__2026-05-20T1000000000-4b5c6d7e8",
 				"try_number": "1", "kubernetes_pod_operator": "True", "airflow_version": "3.2.1", "airflow_kpo_in_cluster": "True"},
-			Annotations: map[string]string{webhook.NewKeys(webhook.DefaultPrefix).Timeout: "1h"},
+			Annotations: map[string]string{deadline.NewKeys(deadline.DefaultPrefix).Timeout: "1h"},
 		},
 		Spec: corev1.PodSpec{
 			RestartPolicy:                 corev1.RestartPolicyNever,
@@ -358,7 +358,7 @@ func (b *bench) switchTo(ctx context.Context, s setup) error {
 // mutatingPolicy clamps what it can without code: a static
 // activeDeadlineSeconds for every pod that carries the annotation.
 func mutatingPolicy() *admissionregistrationv1.MutatingAdmissionPolicy {
-	annotated := "has(object.metadata.annotations) && ('" + webhook.NewKeys(webhook.DefaultPrefix).Timeout + "' in object.metadata.annotations)"
+	annotated := "has(object.metadata.annotations) && ('" + deadline.NewKeys(deadline.DefaultPrefix).Timeout + "' in object.metadata.annotations)"
 	return &admissionregistrationv1.MutatingAdmissionPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: configName},
 		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{

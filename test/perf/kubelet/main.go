@@ -33,8 +33,8 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
 type config struct {
@@ -136,21 +136,21 @@ func run(cfg config) error {
 	sem := make(chan struct{}, 16)
 	for i := range total {
 		at := t0.Add(time.Duration(i) * cfg.createSpread / time.Duration(total))
-		deadline := at.Add(cfg.spread)
+		due := at.Add(cfg.spread)
 		name := fmt.Sprintf("run-%05d", i)
 		// Every every-th pod never schedules, spread over the run like the rest.
 		unscheduled := cfg.unscheduled > 0 && i%every == 0 && countUnscheduled(deadlines) < cfg.unscheduled
 		if unscheduled {
 			name = fmt.Sprintf("pending-%05d", i)
 		}
-		deadlines[name] = deadline
+		deadlines[name] = due
 		time.Sleep(time.Until(at))
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod(ns, name, deadline, unscheduled), metav1.CreateOptions{}); err != nil {
+			if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod(ns, name, due, unscheduled), metav1.CreateOptions{}); err != nil {
 				mu.Lock()
 				createErrs++
 				mu.Unlock()
@@ -189,7 +189,7 @@ func countUnscheduled(d map[string]time.Time) int {
 	return n
 }
 
-func pod(ns, name string, deadline time.Time, unscheduled bool) *corev1.Pod {
+func pod(ns, name string, at time.Time, unscheduled bool) *corev1.Pod {
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: ns,
@@ -197,7 +197,7 @@ func pod(ns, name string, deadline time.Time, unscheduled bool) *corev1.Pod {
 				"dag_id": "bench", "task_id": "run_long_pod", "run_id": "manual__bench", "try_number": "1",
 				"kubernetes_pod_operator": "True",
 			},
-			Annotations: map[string]string{webhook.NewKeys(webhook.DefaultPrefix).Deadline: webhook.FormatDeadline(deadline)},
+			Annotations: map[string]string{deadline.NewKeys(deadline.DefaultPrefix).Deadline: deadline.Format(at)},
 		},
 		Spec: corev1.PodSpec{
 			RestartPolicy: corev1.RestartPolicyNever,

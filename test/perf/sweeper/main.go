@@ -30,8 +30,8 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
 type config struct {
@@ -143,15 +143,15 @@ func newNamespace(ctx context.Context, cs *kubernetes.Clientset, name string) er
 	return err
 }
 
-// pod is a KPO-shaped pod due at deadline. Grace 0: without a kubelet, the
+// pod is a KPO-shaped pod whose deadline is at. Grace 0: without a kubelet, the
 // sweeper's delete then removes it at once, and the watch sees when.
-func pod(ns string, i int, deadline time.Time) *corev1.Pod {
+func pod(ns string, i int, at time.Time) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: fmt.Sprintf("load-%06d", i), Namespace: ns,
 			Labels: map[string]string{"dag_id": "bench", "task_id": fmt.Sprintf("t%d", i%100), "run_id": "scheduled__2026-05-20", "try_number": "1", "kubernetes_pod_operator": "True"},
 			Annotations: map[string]string{
-				webhook.NewKeys(webhook.DefaultPrefix).Deadline: webhook.FormatDeadline(deadline),
+				deadline.NewKeys(deadline.DefaultPrefix).Deadline: deadline.Format(at),
 			},
 		},
 		Spec: corev1.PodSpec{

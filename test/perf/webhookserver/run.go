@@ -19,6 +19,7 @@ import (
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
@@ -199,7 +200,7 @@ func reviewBody() []byte {
 			Name: "run-long-pod-x7k2pqrs", Namespace: "airflow",
 			Labels: map[string]string{"dag_id": "etl", "task_id": "load", "run_id": "scheduled__2026-05-20T1000000000-4b5c6d7e8",
 				"try_number": "1", "kubernetes_pod_operator": "True", "airflow_version": "3.2.1", "airflow_kpo_in_cluster": "True"},
-			Annotations: map[string]string{webhook.NewKeys(webhook.DefaultPrefix).Timeout: "30m"},
+			Annotations: map[string]string{deadline.NewKeys(deadline.DefaultPrefix).Timeout: "30m"},
 		},
 		Spec: corev1.PodSpec{
 			ActiveDeadlineSeconds: ptr.To[int64](3600), RestartPolicy: corev1.RestartPolicyNever,

@@ -1,4 +1,4 @@
-package webhook
+package deadline
 
 import (
 	"errors"
@@ -57,7 +57,7 @@ func TestParseDeadline(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, err := ParseDeadline(tc.value)
+			got, err := Parse(tc.value)
 			if tc.err != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.err)
@@ -151,7 +151,7 @@ func TestResolve(t *testing.T) {
 	in := func(d time.Duration) time.Time { return anchor.Add(d) }
 	tests := map[string]struct {
 		annotations map[string]string
-		want        Deadline
+		want        Resolved
 		none        bool
 		errKeys     []string
 	}{
@@ -163,22 +163,22 @@ func TestResolve(t *testing.T) {
 			annotations: map[string]string{k.Deadline: "", k.Timeout: ""}, none: true},
 		"deadline only": {
 			annotations: map[string]string{k.Deadline: "2026-05-20T10:15:30Z"},
-			want:        Deadline{At: in(15*time.Minute + 30*time.Second)}},
+			want:        Resolved{At: in(15*time.Minute + 30*time.Second)}},
 		"timeout only counts from the anchor": {
 			annotations: map[string]string{k.Timeout: "30s"},
-			want:        Deadline{At: in(30 * time.Second), FromTimeout: true}},
+			want:        Resolved{At: in(30 * time.Second), FromTimeout: true}},
 		"earlier deadline wins": {
 			annotations: map[string]string{k.Deadline: "2026-05-20T10:00:10Z", k.Timeout: "30s"},
-			want:        Deadline{At: in(10 * time.Second), FromTimeout: true}},
+			want:        Resolved{At: in(10 * time.Second), FromTimeout: true}},
 		"earlier timeout wins": {
 			annotations: map[string]string{k.Deadline: "2026-05-20T11:00:00Z", k.Timeout: "30s"},
-			want:        Deadline{At: in(30 * time.Second), FromTimeout: true}},
+			want:        Resolved{At: in(30 * time.Second), FromTimeout: true}},
 		"empty deadline with a timeout": {
 			annotations: map[string]string{k.Deadline: "", k.Timeout: "PT1M"},
-			want:        Deadline{At: in(time.Minute), FromTimeout: true}},
+			want:        Resolved{At: in(time.Minute), FromTimeout: true}},
 		"past deadline still resolves": {
 			annotations: map[string]string{k.Deadline: "2026-05-20T09:00:00Z"},
-			want:        Deadline{At: in(-time.Hour)}},
+			want:        Resolved{At: in(-time.Hour)}},
 		"deadline over a year away": {
 			annotations: map[string]string{k.Deadline: "1779272130000"}, errKeys: []string{k.Deadline}},
 		"deadline over a year ago": {
@@ -190,7 +190,7 @@ func TestResolve(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, ok, errs := k.Resolve(tc.annotations, anchor)
+			got, ok, errs := k.Resolve(k.Values(tc.annotations), anchor)
 			if tc.errKeys != nil {
 				require.Len(t, errs, len(tc.errKeys))
 				for i, key := range tc.errKeys {
@@ -212,7 +212,7 @@ func TestResolve(t *testing.T) {
 
 func TestAnnotationErrorMessage(t *testing.T) {
 	k := NewKeys("example.com")
-	_, _, errs := k.Resolve(map[string]string{k.Timeout: "30 seconds"}, anchor)
+	_, _, errs := k.Resolve(Values{Timeout: "30 seconds"}, anchor)
 	require.Len(t, errs, 1)
 	var ae *AnnotationError
 	require.True(t, errors.As(error(errs[0]), &ae))
@@ -258,12 +258,32 @@ func TestValidatePrefix(t *testing.T) {
 	}
 }
 
-func TestFormatDeadline(t *testing.T) {
+func TestFormat(t *testing.T) {
 	at := time.Date(2026, 5, 20, 12, 15, 30, 0, time.FixedZone("", 2*3600))
-	assert.Equal(t, "2026-05-20T10:15:30Z", FormatDeadline(at))
-	assert.Equal(t, "2026-05-20T10:15:30.123Z", FormatDeadline(at.Add(123*time.Millisecond)))
+	assert.Equal(t, "2026-05-20T10:15:30Z", Format(at))
+	assert.Equal(t, "2026-05-20T10:15:30.123Z", Format(at.Add(123*time.Millisecond)))
 	// The stamped form parses back to the same instant.
-	back, err := ParseDeadline(FormatDeadline(at.Add(1)))
+	back, err := Parse(Format(at.Add(1)))
 	require.NoError(t, err)
 	assert.True(t, back.Equal(at.Add(1)))
+}
+
+func TestValues(t *testing.T) {
+	k := NewKeys(DefaultPrefix)
+	v := k.Values(map[string]string{k.Deadline: "1779272130", k.Timeout: "30s", k.ClampedFrom: "unset", "other": "x"})
+	assert.Equal(t, Values{Deadline: "1779272130", Timeout: "30s"}, v)
+	assert.True(t, v.Present())
+	assert.False(t, k.Values(nil).Present())
+	// An empty value is no deadline, whether or not the key is there.
+	assert.False(t, k.Values(map[string]string{k.Deadline: "", k.Timeout: ""}).Present())
+}
+
+func TestCreationAnchor(t *testing.T) {
+	created := time.Date(2026, 5, 20, 10, 0, 0, 0, time.UTC)
+	// The webhook admitted the pod somewhere within the creation second: a
+	// timeout counted from the end of it is never earlier than the stamp.
+	for _, admitted := range []time.Duration{0, time.Millisecond, 999 * time.Millisecond} {
+		assert.False(t, CreationAnchor(created).Before(created.Add(admitted).Truncate(time.Millisecond)))
+	}
+	assert.True(t, CreationAnchor(created).Before(created.Add(time.Second)))
 }

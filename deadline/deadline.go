@@ -1,4 +1,4 @@
-package webhook
+package deadline
 
 import (
 	"errors"
@@ -82,27 +82,43 @@ func (e *AnnotationError) Error() string {
 	return fmt.Sprintf("annotation %s: value %s %s; accepted forms: %s", e.Key, e.Quoted(), e.Reason, e.Forms)
 }
 
-// maxQuoted bounds how much of a bad value a message repeats. Annotations may
+// MaxQuoted bounds how much of a bad value a message repeats. Annotations may
 // hold up to 256 KiB, and quoting escapes a control byte into six: echoing a
 // hostile value in full would multiply it in every denial and log line.
-const maxQuoted = 64
+const MaxQuoted = 64
 
-// Quoted is the value as messages show it: quoted, cut after maxQuoted bytes
+// Quoted is the value as messages show it: quoted, cut after MaxQuoted bytes
 // with its full length noted.
 func (e *AnnotationError) Quoted() string {
-	if len(e.Value) <= maxQuoted {
+	if len(e.Value) <= MaxQuoted {
 		return strconv.Quote(e.Value)
 	}
-	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(e.Value[:maxQuoted]), len(e.Value))
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(e.Value[:MaxQuoted]), len(e.Value))
 }
 
 // maxValue is longer than any accepted form; a longer value is refused before
 // it is parsed.
 const maxValue = 64
 
-// Deadline is the execution deadline a pod carries, resolved from its
+// Values are a pod's two deadline annotations as written; "" when absent or
+// empty, which the contract treats alike ("no deadline").
+type Values struct {
+	Deadline, Timeout string
+}
+
+// Values picks the deadline annotations out of a pod's annotations.
+func (k Keys) Values(annotations map[string]string) Values {
+	return Values{Deadline: annotations[k.Deadline], Timeout: annotations[k.Timeout]}
+}
+
+// Present reports whether either annotation has a value.
+func (v Values) Present() bool {
+	return v.Deadline != "" || v.Timeout != ""
+}
+
+// Resolved is the execution deadline a pod carries, resolved from its
 // annotations.
-type Deadline struct {
+type Resolved struct {
 	// At is the effective instant: the earlier of the two annotations.
 	At time.Time
 	// FromTimeout is true when execution-timeout was present, so the contract
@@ -111,43 +127,52 @@ type Deadline struct {
 }
 
 // Resolve reads the deadline annotations. anchor is the instant a timeout counts
-// from: now at admission, the pod's creationTimestamp for a pod that never met
-// the webhook. ok is false when the pod asks for no deadline (no annotation, or
-// only empty values). Every malformed value is reported, not just the first.
-func (k Keys) Resolve(annotations map[string]string, anchor time.Time) (d Deadline, ok bool, errs []*AnnotationError) {
-	deadline, hasDeadline, err := k.ParseDeadlineAnnotation(annotations, anchor)
+// from: now at admission, CreationAnchor for a pod that never met the webhook.
+// ok is false when the pod asks for no deadline (no annotation, or only empty
+// values). Every malformed value is reported, not just the first.
+func (k Keys) Resolve(v Values, anchor time.Time) (d Resolved, ok bool, errs []*AnnotationError) {
+	deadline, hasDeadline, err := k.ParseDeadlineAnnotation(v.Deadline, anchor)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	timeout, hasTimeout, err := k.ParseTimeoutAnnotation(annotations)
+	timeout, hasTimeout, err := k.ParseTimeoutAnnotation(v.Timeout)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return Deadline{}, false, errs
+		return Resolved{}, false, errs
 	}
 	switch {
 	case hasDeadline && hasTimeout:
-		d = Deadline{At: deadline, FromTimeout: true}
+		d = Resolved{At: deadline, FromTimeout: true}
 		if byTimeout := anchor.Add(timeout); byTimeout.Before(deadline) {
 			d.At = byTimeout
 		}
 	case hasDeadline:
-		d = Deadline{At: deadline}
+		d = Resolved{At: deadline}
 	case hasTimeout:
-		d = Deadline{At: anchor.Add(timeout), FromTimeout: true}
+		d = Resolved{At: anchor.Add(timeout), FromTimeout: true}
 	default:
-		return Deadline{}, false, nil
+		return Resolved{}, false, nil
 	}
 	return d, true, nil
 }
 
-// ParseDeadlineAnnotation parses the execution-deadline annotation. present is
-// false when it is missing or empty. A deadline more than MaxBudget away from
+// CreationAnchor is the instant a timeout-only pod that never met the webhook
+// counts its budget from: its creation. creationTimestamp is recorded in whole
+// seconds while the webhook stamps the instant it admitted the pod, a few
+// milliseconds before; taking the end of the creation second keeps the
+// sweeper from ever enforcing earlier than the stamped deadline of a pod that
+// met the webhook.
+func CreationAnchor(created time.Time) time.Time {
+	return created.Add(time.Second - time.Nanosecond)
+}
+
+// ParseDeadlineAnnotation parses an execution-deadline annotation value.
+// present is false when it is empty. A deadline more than MaxBudget away from
 // anchor, either way, is refused as a unit mistake.
-func (k Keys) ParseDeadlineAnnotation(annotations map[string]string, anchor time.Time) (t time.Time, present bool, err *AnnotationError) {
-	v, found := annotations[k.Deadline]
-	if !found || v == "" {
+func (k Keys) ParseDeadlineAnnotation(v string, anchor time.Time) (t time.Time, present bool, err *AnnotationError) {
+	if v == "" {
 		return time.Time{}, false, nil
 	}
 	t, reason := parseDeadline(v)
@@ -166,11 +191,10 @@ func (k Keys) ParseDeadlineAnnotation(annotations map[string]string, anchor time
 	return t, true, nil
 }
 
-// ParseTimeoutAnnotation parses the execution-timeout annotation. present is
-// false when it is missing or empty.
-func (k Keys) ParseTimeoutAnnotation(annotations map[string]string) (d time.Duration, present bool, err *AnnotationError) {
-	v, found := annotations[k.Timeout]
-	if !found || v == "" {
+// ParseTimeoutAnnotation parses an execution-timeout annotation value.
+// present is false when it is empty.
+func (k Keys) ParseTimeoutAnnotation(v string) (d time.Duration, present bool, err *AnnotationError) {
+	if v == "" {
 		return 0, false, nil
 	}
 	d, reason := parseTimeout(v)
@@ -180,8 +204,8 @@ func (k Keys) ParseTimeoutAnnotation(annotations map[string]string) (d time.Dura
 	return d, true, nil
 }
 
-// ParseDeadline parses an execution-deadline value (see DeadlineForms).
-func ParseDeadline(v string) (time.Time, error) {
+// Parse parses an execution-deadline value (see DeadlineForms).
+func Parse(v string) (time.Time, error) {
 	t, reason := parseDeadline(v)
 	if reason != "" {
 		return time.Time{}, errors.New(reason)
@@ -198,9 +222,9 @@ func ParseTimeout(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// FormatDeadline is the stamped form of a deadline: RFC 3339 in UTC, with a
-// fraction only when the instant has one.
-func FormatDeadline(t time.Time) string {
+// Format is the stamped form of a deadline: RFC 3339 in UTC, with a fraction
+// only when the instant has one.
+func Format(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 

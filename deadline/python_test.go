@@ -1,4 +1,4 @@
-package webhook
+package deadline
 
 import (
 	"testing"
@@ -29,7 +29,7 @@ func TestPythonProducedValues(t *testing.T) {
 	}
 	for name, tc := range deadlines {
 		t.Run("deadline/"+name, func(t *testing.T) {
-			got, err := ParseDeadline(tc.value)
+			got, err := Parse(tc.value)
 			require.NoError(t, err, tc.python)
 			assert.True(t, tc.want.Equal(got), "%s = %q: got %s, want %s", tc.python, tc.value, got, tc.want)
 		})
@@ -61,7 +61,7 @@ func TestPythonProducedValues(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "negative")
 	// A naive datetime (no tzinfo) has no offset: refused with a hint.
-	_, err = ParseDeadline("2026-05-20T10:15:30.123456")
+	_, err = Parse("2026-05-20T10:15:30.123456")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no UTC offset")
 }
