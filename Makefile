@@ -28,6 +28,7 @@ bin-tools:
 
 ## test: everything CI runs.
 test: bin-tools lint
+	$(GO) -C test/tools test -count=1 ./hollownode/runtime/
 	$(GO) test -race -count=1 ./...
 	./integrations/airflow/test.sh
 

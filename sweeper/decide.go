@@ -82,6 +82,9 @@ type Pod struct {
 	ActiveDeadlineSeconds *int64
 	// GaveUp is KPO's already_checked=True label.
 	GaveUp bool
+	// TerminationGrace is spec.terminationGracePeriodSeconds (30s when unset,
+	// as the API server defaults it).
+	TerminationGrace time.Duration
 }
 
 // PodOf is what Decide reads of pod.
@@ -93,6 +96,10 @@ func PodOf(pod *corev1.Pod, keys deadline.Keys) Pod {
 		Deleting:              pod.DeletionTimestamp != nil,
 		ActiveDeadlineSeconds: pod.Spec.ActiveDeadlineSeconds,
 		GaveUp:                pod.Labels[AlreadyCheckedLabel] == "True",
+		TerminationGrace:      corev1.DefaultTerminationGracePeriodSeconds * time.Second,
+	}
+	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
+		p.TerminationGrace = time.Duration(*g) * time.Second
 	}
 	if pod.Status.StartTime != nil {
 		p.Started = pod.Status.StartTime.Time
@@ -127,7 +134,12 @@ func Decide(pod Pod, now time.Time, cfg Config) Action {
 		return Action{Kind: Delete, Deadline: at, Due: at, Why: WhyNeverStarted}
 	}
 
-	due, why := at.Add(cfg.KubeletGrace), WhyStillRunning
+	// The kubelet stops the pod at the deadline, gracefully: the pod is
+	// terminal only once its containers have exited, which for a process
+	// that ignores SIGTERM is its whole grace period later. Deleting it
+	// meanwhile would take the kubelet's DeadlineExceeded from KPO (newer
+	// providers count a pod that is gone as done).
+	due, why := at.Add(pod.TerminationGrace+cfg.KubeletGrace), WhyStillRunning
 	if pod.GaveUp {
 		// Nobody in Airflow is watching this pod any more: no grace.
 		due, why = at, WhyAlreadyChecked

@@ -34,6 +34,9 @@ func label(k, v string) podOpt        { return func(p *corev1.Pod) { p.Labels[k]
 func annotations(a map[string]string) podOpt {
 	return func(p *corev1.Pod) { p.Annotations = a }
 }
+func grace(seconds int64) podOpt {
+	return func(p *corev1.Pod) { p.Spec.TerminationGracePeriodSeconds = &seconds }
+}
 func deleting(p *corev1.Pod) { p.DeletionTimestamp = ptr.To(metav1.NewTime(deadlineAt)) }
 
 func newPod(opts ...podOpt) *corev1.Pod {
@@ -44,6 +47,8 @@ func newPod(opts ...podOpt) *corev1.Pod {
 			Labels:            map[string]string{"dag_id": "etl", "task_id": "load", "try_number": "2"},
 			Annotations:       map[string]string{keys.Deadline: deadline.Format(deadlineAt)},
 		},
+		// No grace period: the backstop is then due at deadline + KubeletGrace.
+		Spec:   corev1.PodSpec{TerminationGracePeriodSeconds: ptr.To[int64](0)},
 		Status: corev1.PodStatus{Phase: corev1.PodPending},
 	}
 	for _, o := range opts {
@@ -96,6 +101,12 @@ func TestDecide(t *testing.T) {
 		"running after deadline + grace: delete": {
 			pod: newPod(started(created), ads(60)), now: at(15 * time.Second),
 			want: Action{Kind: Delete, Deadline: deadlineAt, Due: at(15 * time.Second), Why: WhyStillRunning}},
+		"terminationGracePeriodSeconds 30, past deadline + kubelet grace: the kubelet may still be stopping it": {
+			pod: newPod(started(created), ads(60), grace(30)), now: at(44 * time.Second),
+			want: Action{Kind: Wait, At: at(45 * time.Second), Deadline: deadlineAt}},
+		"terminationGracePeriodSeconds 30, past deadline + 30s + kubelet grace: delete": {
+			pod: newPod(started(created), ads(60), grace(30)), now: at(45 * time.Second),
+			want: Action{Kind: Delete, Deadline: deadlineAt, Due: at(45 * time.Second), Why: WhyStillRunning}},
 		"running after deadline + grace with a high ADS: delete, not lower": {
 			pod: newPod(started(created), ads(3600)), now: at(time.Minute),
 			want: Action{Kind: Delete, Deadline: deadlineAt, Due: at(15 * time.Second), Why: WhyStillRunning}},

@@ -258,17 +258,20 @@ func TestClockSkewSweeperRoundsUp(t *testing.T) {
 }
 
 // (c') The sweeper's own clock only times its backstop: a pod still running at
-// deadline + --kubelet-grace (15s) on the sweeper's clock is deleted. A kubelet
-// up to 15s behind the sweeper has stopped the pod by then.
+// deadline + its terminationGracePeriodSeconds + --kubelet-grace (15s) on the
+// sweeper's clock is deleted. A kubelet up to 15s behind the sweeper has
+// stopped the pod by then.
 func TestClockSkewSweeperBackstop(t *testing.T) {
 	scfg := sweeper.Config{Keys: skewKeys, KubeletGrace: 15 * time.Second}
 	at := webhookNow.Add(time.Minute)
 	pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, ptr.To[int64](50))
 	pod.CreationTimestamp = metav1.NewTime(webhookNow)
+	pod.Spec.TerminationGracePeriodSeconds = ptr.To[int64](30)
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: ptr.To(metav1.NewTime(webhookNow.Add(10 * time.Second)))}
+	due := at.Add(30*time.Second + scfg.KubeletGrace)
 
-	assert.Equal(t, sweeper.Wait, sweeper.Decide(sweeper.PodOf(pod, skewKeys), at.Add(scfg.KubeletGrace-time.Nanosecond), scfg).Kind)
-	a := sweeper.Decide(sweeper.PodOf(pod, skewKeys), at.Add(scfg.KubeletGrace), scfg)
+	assert.Equal(t, sweeper.Wait, sweeper.Decide(sweeper.PodOf(pod, skewKeys), due.Add(-time.Nanosecond), scfg).Kind)
+	a := sweeper.Decide(sweeper.PodOf(pod, skewKeys), due, scfg)
 	assert.Equal(t, sweeper.Delete, a.Kind)
 	assert.Equal(t, sweeper.WhyStillRunning, a.Why)
 

@@ -80,7 +80,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&o.enableWebhook, "enable-webhook", true, "Serve the mutating and validating admission webhooks.")
 	fs.BoolVar(&o.enableSweeper, "enable-sweeper", true, "Run the sweeper, which enforces deadlines on live pods.")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "Sweeper only: record what would be done as events, change no pod.")
-	fs.DurationVar(&o.kubeletGrace, "kubelet-grace", 15*time.Second, "How long after the deadline a started pod may still be running (the kubelet enforces activeDeadlineSeconds) before the sweeper deletes it.")
+	fs.DurationVar(&o.kubeletGrace, "kubelet-grace", 15*time.Second, "How long a started pod may still be running past its deadline plus its own terminationGracePeriodSeconds (the kubelet stops it at the deadline, gracefully) before the sweeper deletes it.")
 	fs.DurationVar(&o.tolerance, "admission-tolerance", webhook.DefaultTolerance, "How far activeDeadlineSeconds may exceed the remaining budget when the validating webhook checks it (time between the two webhook calls, clock skew between replicas).")
 	fs.StringVar(&o.namespace, "namespace", "", "Sweeper only: watch pods in this namespace only (empty: all namespaces).")
 	fs.StringVar(&o.podSelector, "pod-label-selector", "", "Sweeper only: watch only pods matching this label selector (e.g. kubernetes_pod_operator=True).")

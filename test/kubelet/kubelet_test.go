@@ -115,19 +115,22 @@ func TestNodeLostPodDeletedAndStaysTerminating(t *testing.T) {
 	ns := newNamespace(t)
 	pod := kpoPod(ns, 8*time.Second, "sleep 1800")
 	pod.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": node.Name}
+	// The sweeper leaves the kubelet the pod's grace period to stop it.
+	const grace = 2 * time.Second
+	pod.Spec.TerminationGracePeriodSeconds = ptr.To(int64(grace.Seconds()))
 	create(t, pod)
 	waitFor(t, pod, 30*time.Second, "Running", running)
 	admitted, _ := get(t, pod)
 	deadline := deadlineOf(t, admitted)
 
 	node.Kill()
-	deleting, _ := waitFor(t, pod, deadline.Add(kubeletGrace+20*time.Second).Sub(time.Now()), "deleted by the sweeper", func(p *corev1.Pod) bool {
+	deleting, _ := waitFor(t, pod, time.Until(deadline.Add(grace+kubeletGrace+20*time.Second)), "deleted by the sweeper", func(p *corev1.Pod) bool {
 		return p != nil && p.DeletionTimestamp != nil
 	})
 	requested := deleting.DeletionTimestamp.Add(-time.Duration(*deleting.DeletionGracePeriodSeconds) * time.Second)
-	assert.False(t, requested.Before(deadline.Add(kubeletGrace).Truncate(time.Second)),
-		"deletion requested at %s, before deadline + grace %s", requested, deadline.Add(kubeletGrace))
-	assert.Equal(t, int64(30), *deleting.DeletionGracePeriodSeconds, "the pod's own terminationGracePeriodSeconds")
+	assert.False(t, requested.Before(deadline.Add(grace+kubeletGrace).Truncate(time.Second)),
+		"deletion requested at %s, before deadline + grace period + --kubelet-grace %s", requested, deadline.Add(grace+kubeletGrace))
+	assert.Equal(t, int64(grace.Seconds()), *deleting.DeletionGracePeriodSeconds, "the pod's own terminationGracePeriodSeconds")
 	exceeded := waitEvents(t, pod, sweeper.ReasonExceeded, 1)
 	assert.Contains(t, exceeded[0].Note, sweeper.WhyStillRunning)
 	assert.Contains(t, exceeded[0].Note, "dag_id=kpo_deferrable_execution_timeout_repro")

@@ -34,7 +34,7 @@ for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
 done
 
 # hollow-node's own source is part of its version, so an edit rebuilds it.
-hollow_src=$(cat "$tools"/hollownode/*.go "$tools/go.sum" | sha256sum | cut -c1-12)
+hollow_src=$(find "$tools/hollownode" -name "*.go" ! -name "*_test.go" | sort | xargs cat "$tools/go.sum" | sha256sum | cut -c1-12)
 hollow="$kube+$hollow_src"
 
 # current NAME prints the version the binary in bin/ reports, or nothing.

@@ -27,9 +27,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -118,12 +119,24 @@ func run(cfg config) error {
 		return err
 	}
 	s := &seen{ended: map[string]time.Time{}, last: map[string]*corev1.Pod{}}
-	w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
+	// An informer, not a bare watch: it lists and watches again if the API
+	// server closes the watch under load.
+	lw := toolscache.NewListWatchFromClient(cs.CoreV1().RESTClient(), "pods", ns, fields.Everything())
+	_, informer := toolscache.NewInformerWithOptions(toolscache.InformerOptions{
+		ListerWatcher: lw,
+		ObjectType:    &corev1.Pod{},
+		Handler: toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { s.observe(obj, false) },
+			UpdateFunc: func(_, obj any) { s.observe(obj, false) },
+			DeleteFunc: func(obj any) { s.observe(obj, true) },
+		},
+	})
+	stop := make(chan struct{})
+	defer close(stop)
+	go informer.Run(stop)
+	if !toolscache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		return fmt.Errorf("pod informer did not sync")
 	}
-	defer w.Stop()
-	go s.follow(w)
 
 	cpu0 := sample()
 	total := cfg.pods + cfg.unscheduled
@@ -210,23 +223,24 @@ func pod(ns, name string, at time.Time, unscheduled bool) *corev1.Pod {
 	return p
 }
 
-func (s *seen) follow(w watch.Interface) {
-	for ev := range w.ResultChan() {
-		now := time.Now()
-		p, ok := ev.Object.(*corev1.Pod)
-		if !ok {
-			continue
+func (s *seen) observe(obj any, deleted bool) {
+	now := time.Now()
+	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, done := s.ended[p.Name]; !done {
+		if deleted || p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
+			s.ended[p.Name] = now
 		}
-		s.mu.Lock()
-		if _, done := s.ended[p.Name]; !done {
-			if ev.Type == watch.Deleted || p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
-				s.ended[p.Name] = now
-			}
-		}
-		if ev.Type != watch.Deleted {
-			s.last[p.Name] = p
-		}
-		s.mu.Unlock()
+	}
+	if !deleted {
+		s.last[p.Name] = p
 	}
 }
 

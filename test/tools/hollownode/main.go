@@ -10,7 +10,7 @@
 //     self-signed certificate and no authentication, so the API server can
 //     read logs (KPO does) without any traffic leaving loopback;
 //   - containers end the way containerd's do: a stop exits 143 (SIGTERM) or
-//     137 (SIGKILL), never 0 (see runtime.go);
+//     137 (SIGKILL), never 0 (see runtime/);
 //   - a container runs its command in a tiny interpreter (sleep, echo, exit),
 //     so a pod can finish on its own, and what it echoes is in its log.
 //
@@ -47,6 +47,8 @@ import (
 	"k8s.io/kubernetes/pkg/kubelet/cm"
 	"k8s.io/kubernetes/pkg/kubemark"
 	utilflag "k8s.io/kubernetes/pkg/util/flag"
+
+	hollowruntime "github.com/airflow-pod-deadline/airflow-pod-deadline/test/tools/hollownode/runtime"
 )
 
 type options struct {
@@ -151,7 +153,7 @@ func run(ctx context.Context, o options) error {
 	hk := kubemark.NewHollowKubelet(f, c, client, heartbeatClient,
 		&cadvisortest.Fake{NodeName: o.name},
 		fake.ImageService, // never the host's: nothing is pulled
-		newRuntime(remoteRuntime, fake.RuntimeService),
+		hollowruntime.New(remoteRuntime, fake.RuntimeService),
 		cm.NewStubContainerManager())
 	hk.KubeletDeps.TLSOptions = tls
 	// kubemark discards the kubelet's events; record them as a kubelet does.

@@ -1,4 +1,7 @@
-package main
+// Package runtime makes the kubelet's fake CRI runtime behave like a real
+// one where a pod's owner can see it: exit codes of stopped containers,
+// container logs, and commands that end by themselves.
+package runtime
 
 import (
 	"context"
@@ -34,10 +37,10 @@ const (
 	exitSIGKILL = 128 + 9
 )
 
-// runtime is the kubelet's CRI runtime client with the fake runtime behind
+// Runtime is the kubelet's CRI runtime client with the fake runtime behind
 // it made to behave like a real one where that is visible to a pod's owner:
 // exit codes, logs, and commands that end by themselves.
-type runtime struct {
+type Runtime struct {
 	internalapi.RuntimeService
 	fake *apitest.FakeRuntimeService
 
@@ -54,11 +57,12 @@ type container struct {
 	once    sync.Once
 }
 
-func newRuntime(client internalapi.RuntimeService, fake *apitest.FakeRuntimeService) *runtime {
-	return &runtime{RuntimeService: client, fake: fake, containers: map[string]*container{}}
+// New wraps client, the kubelet's connection to fake.
+func New(client internalapi.RuntimeService, fake *apitest.FakeRuntimeService) *Runtime {
+	return &Runtime{RuntimeService: client, fake: fake, containers: map[string]*container{}}
 }
 
-func (r *runtime) CreateContainer(ctx context.Context, sandboxID string, config *runtimeapi.ContainerConfig, sandboxConfig *runtimeapi.PodSandboxConfig) (string, error) {
+func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, config *runtimeapi.ContainerConfig, sandboxConfig *runtimeapi.PodSandboxConfig) (string, error) {
 	id, err := r.RuntimeService.CreateContainer(ctx, sandboxID, config, sandboxConfig)
 	if err != nil {
 		return id, err
@@ -86,7 +90,7 @@ func (r *runtime) CreateContainer(ctx context.Context, sandboxID string, config 
 	return id, nil
 }
 
-func (r *runtime) StartContainer(ctx context.Context, id string) error {
+func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	if err := r.RuntimeService.StartContainer(ctx, id); err != nil {
 		return err
 	}
@@ -101,7 +105,7 @@ func (r *runtime) StartContainer(ctx context.Context, id string) error {
 // interpret runs the container's command: statements separated by ";", "&&"
 // or newlines, of which it knows sleep N, echo ..., exit N, true and false.
 // Anything else (a real program) runs until the container is stopped.
-func (r *runtime) interpret(c *container, id string) {
+func (r *Runtime) interpret(c *container, id string) {
 	script := strings.Join(c.argv, " ")
 	if len(c.argv) >= 3 && filepath.Base(c.argv[0]) != "" && isShell(c.argv[0]) && c.argv[1] == "-c" {
 		script = c.argv[2]
@@ -167,7 +171,7 @@ func statements(script string) []string {
 
 // StopContainer stops the container as containerd would: SIGTERM, then
 // SIGKILL after timeout seconds if the process ignores SIGTERM.
-func (r *runtime) StopContainer(ctx context.Context, id string, timeout int64) error {
+func (r *Runtime) StopContainer(ctx context.Context, id string, timeout int64) error {
 	c := r.container(id)
 	if c == nil || r.exited(id) {
 		return r.RuntimeService.StopContainer(ctx, id, timeout)
@@ -190,7 +194,7 @@ func (r *runtime) StopContainer(ctx context.Context, id string, timeout int64) e
 }
 
 // exit records that the container's process ended with code, once.
-func (r *runtime) exit(c *container, id string, code int, reason string) {
+func (r *Runtime) exit(c *container, id string, code int, reason string) {
 	c.once.Do(func() {
 		if reason == "" && code != 0 {
 			reason = "Error"
@@ -211,7 +215,7 @@ func (r *runtime) exit(c *container, id string, code int, reason string) {
 	})
 }
 
-func (r *runtime) RemoveContainer(ctx context.Context, id string) error {
+func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	if c := r.container(id); c != nil {
 		r.exit(c, id, exitSIGKILL, "Error")
 	}
@@ -221,13 +225,13 @@ func (r *runtime) RemoveContainer(ctx context.Context, id string) error {
 	return r.RuntimeService.RemoveContainer(ctx, id)
 }
 
-func (r *runtime) container(id string) *container {
+func (r *Runtime) container(id string) *container {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.containers[id]
 }
 
-func (r *runtime) exited(id string) bool {
+func (r *Runtime) exited(id string) bool {
 	exited := false
 	r.withFake(id, func(fc *apitest.FakeContainer) {
 		exited = fc.State == runtimeapi.ContainerState_CONTAINER_EXITED
@@ -235,7 +239,7 @@ func (r *runtime) exited(id string) bool {
 	return exited
 }
 
-func (r *runtime) withFake(id string, f func(*apitest.FakeContainer)) {
+func (r *Runtime) withFake(id string, f func(*apitest.FakeContainer)) {
 	r.fake.Lock()
 	defer r.fake.Unlock()
 	if fc, ok := r.fake.Containers[id]; ok {
@@ -244,7 +248,7 @@ func (r *runtime) withFake(id string, f func(*apitest.FakeContainer)) {
 }
 
 // log appends one line in the CRI log format the kubelet reads.
-func (r *runtime) log(c *container, stream, line string) {
+func (r *Runtime) log(c *container, stream, line string) {
 	if c.logPath == "" {
 		return
 	}
