@@ -2,10 +2,16 @@
 // real kube-apiserver, side by side in one run: (a) no admission hook, (b) our
 // mutating + validating webhooks, (c) a MutatingAdmissionPolicy (CEL, inside
 // the API server) setting a static activeDeadlineSeconds, the best a cluster
-// can do without us. The setups are interleaved in rounds so machine drift
-// hits all three. `make bench` runs it; docs/performance.md reports it.
+// can do without us. With -floor, also the floors served by controller-runtime
+// (test/perf/webhookserver/floor): (d) a no-op mutating + validating pair,
+// (e) a no-op mutating webhook alone, which is what a CREATE of ours costs in
+// calls (the validating call is skipped when nothing changed the pod after
+// us), and (f) a mutating webhook alone that answers at once with the patch
+// ours returns, so the API server also applies the same patch. The setups are
+// interleaved in rounds so machine drift hits them all. `make bench` runs it;
+// docs/performance.md reports it.
 //
-//	go run ./test/perf/admission -rounds 8 -seq 100 -conc 4 -per-client 50
+//	go run ./test/perf/admission -rounds 8 -seq 100 -conc 4 -per-client 50 -floor
 package main
 
 import (
@@ -41,6 +47,8 @@ const (
 	ours   setup = "b: airflow-pod-deadline webhooks"
 	policy setup = "c: MutatingAdmissionPolicy (CEL)"
 	floor  setup = "d: no-op webhook pair (controller-runtime floor)"
+	noop   setup = "e: one no-op mutating webhook (floor of one call)"
+	same   setup = "f: one mutating webhook answering our patch at once"
 )
 
 type config struct {
@@ -64,7 +72,7 @@ func main() {
 	flag.IntVar(&cfg.conc, "conc", 4, "concurrent clients")
 	flag.IntVar(&cfg.perClient, "per-client", 50, "creates per concurrent client per setup and round")
 	flag.StringVar(&cfg.hookArgs, "webhook-args", "", "extra flags for the webhook process")
-	flag.BoolVar(&cfg.floorPair, "floor", false, "also measure (d): the same webhook configurations served by controller-runtime with no-op handlers")
+	flag.BoolVar(&cfg.floorPair, "floor", false, "also measure the floors served by controller-runtime: (d) the same webhook configurations with no-op handlers, (e) the mutating one alone, no-op, (f) the mutating one alone answering our patch")
 	flag.StringVar(&cfg.profile, "webhook-profile", "", "write a CPU profile of the webhook process, taken during the last round's webhook block, to this file")
 	flag.Parse()
 	if err := run(cfg); err != nil {
@@ -89,10 +97,13 @@ type bench struct {
 	round     int
 	floorHost string
 	floorProc *exec.Cmd
+	patchHost string
+	patchProc *exec.Cmd
 }
 
-// startFloor builds and starts controller-runtime's webhook server with no-op
-// handlers on both paths (test/perf/webhookserver/floor).
+// startFloor builds and starts controller-runtime's webhook server twice
+// (test/perf/webhookserver/floor): with no-op handlers on both paths, and
+// with the mutating path answering our patch.
 func (b *bench) startFloor(tmp, root, certDir string) error {
 	bin := filepath.Join(tmp, "floor")
 	build := exec.Command("go", "build", "-o", bin, "./test/perf/webhookserver/floor")
@@ -100,13 +111,20 @@ func (b *bench) startFloor(tmp, root, certDir string) error {
 	if err := build.Run(); err != nil {
 		return err
 	}
-	port, err := testenv.FreePort()
-	if err != nil {
+	start := func(args ...string) (string, *exec.Cmd, error) {
+		port, err := testenv.FreePort()
+		if err != nil {
+			return "", nil, err
+		}
+		cmd := exec.Command(bin, append([]string{fmt.Sprintf("-port=%d", port), "-cert-dir=" + certDir}, args...)...)
+		return fmt.Sprintf("127.0.0.1:%d", port), cmd, cmd.Start()
+	}
+	var err error
+	if b.floorHost, b.floorProc, err = start(); err != nil {
 		return err
 	}
-	b.floorHost = fmt.Sprintf("127.0.0.1:%d", port)
-	b.floorProc = exec.Command(bin, fmt.Sprintf("-port=%d", port), "-cert-dir="+certDir)
-	return b.floorProc.Start()
+	b.patchHost, b.patchProc, err = start("-patch")
+	return err
 }
 
 func run(cfg config) error {
@@ -173,7 +191,8 @@ func run(cfg config) error {
 			return err
 		}
 		defer b.floorProc.Process.Kill()
-		order = append(order, floor)
+		defer b.patchProc.Process.Kill()
+		order = append(order, floor, noop, same)
 	}
 	for round := range cfg.rounds {
 		b.round = round
@@ -283,7 +302,7 @@ func (b *bench) create(ctx context.Context, s setup, p *corev1.Pod) (time.Durati
 		return 0, err
 	}
 	// Every setup but the baseline must have clamped the pod.
-	if clamped := *created.Spec.ActiveDeadlineSeconds <= 3600; clamped != (s != none && s != floor) {
+	if clamped := *created.Spec.ActiveDeadlineSeconds <= 3600; clamped != (s != none && s != floor && s != noop) {
 		return 0, fmt.Errorf("%s: pod admitted with activeDeadlineSeconds %d", s, *created.Spec.ActiveDeadlineSeconds)
 	}
 	return d, nil
@@ -320,13 +339,29 @@ func (b *bench) switchTo(ctx context.Context, s setup) error {
 			return err
 		}
 		want = 3600
-	case floor:
+	case floor, noop:
 		// Nothing is clamped: the no-op handlers answer allowed.
 		if err := testenv.InstallWebhooks(ctx, c, b.install, b.floorHost, b.hostCA); err != nil {
 			return err
 		}
+		if s == noop {
+			if err := c.Delete(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: configName}}); err != nil {
+				return err
+			}
+		}
 		time.Sleep(2 * time.Second) // no answer to wait for; let the API server load them
 		return nil
+	case same:
+		if err := testenv.InstallWebhooks(ctx, c, b.install, b.patchHost, b.hostCA); err != nil {
+			return err
+		}
+		if err := c.Delete(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: configName}}); err != nil {
+			return err
+		}
+		// Clamped from the first answer on; let the removal of the
+		// validating configuration take effect too.
+		time.Sleep(2 * time.Second)
+		want = 3600
 	case policy:
 		if err := c.Create(ctx, mutatingPolicy()); err != nil {
 			return err
@@ -394,7 +429,7 @@ func (b *bench) report() {
 		runtime.NumCPU(), runtime.Version(), b.cfg.rounds, b.cfg.seq, b.cfg.conc, b.cfg.perClient)
 	fmt.Println("| setup | p50 sequential | p99 sequential | p50 4 clients | p99 4 clients | creates |")
 	fmt.Println("|---|---|---|---|---|---|")
-	for _, s := range []setup{none, ours, policy, floor} {
+	for _, s := range []setup{none, ours, policy, floor, noop, same} {
 		if len(b.seq[s]) == 0 {
 			continue
 		}
@@ -410,6 +445,12 @@ func (b *bench) report() {
 	if len(b.seq[floor]) > 0 {
 		f := pct(b.seq[floor], .5)
 		fmt.Printf("sequential p50: a no-op webhook pair adds %s (ours over the no-op pair: %s)\n", ms(f-a), ms(o-f))
+		n, p := pct(b.seq[noop], .5), pct(b.seq[same], .5)
+		fmt.Printf("sequential p50: one no-op mutating call adds %s (ours over it: %s); one call answering our patch at once adds %s (ours over it: %s)\n",
+			ms(n-a), ms(o-n), ms(p-a), ms(o-p))
+		nc, pc := pct(b.conc[noop], .5), pct(b.conc[same], .5)
+		fmt.Printf("4 clients p50: one no-op mutating call adds %s (ours over it: %s); our patch at once adds %s (ours over it: %s)\n",
+			ms(nc-ac), ms(oc-nc), ms(pc-ac), ms(oc-pc))
 	}
 	if b.reviews > 0 {
 		fmt.Printf("webhook process CPU: %.3f ms per review (%.0f reviews, %.2f s CPU, background included)\n",

@@ -16,6 +16,7 @@ import (
 
 type config struct {
 	root     string
+	baseline string
 	duration time.Duration
 	rounds   int
 	conns    int

@@ -6,6 +6,10 @@
 // runs with GOMAXPROCS=1 pinned to CPU 0 (the generator pinned to CPU 1),
 // then with GOMAXPROCS=2 on both CPUs, sharing them with the generator.
 //
+// With -baseline, a second airflow-pod-deadline built from another source tree
+// (an earlier revision: git archive REV | tar -x -C DIR) is measured in the
+// same rounds, for a before/after in one run.
+//
 //	go run ./test/perf/webhookserver -duration 10s -rounds 3
 package main
 
@@ -19,6 +23,7 @@ import (
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.root, "root", ".", "repository root")
+	flag.StringVar(&cfg.baseline, "baseline", "", "source tree of an earlier revision whose binary is measured too")
 	flag.DurationVar(&cfg.duration, "duration", 10*1e9, "load per measurement")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds; each measures both servers at both CPU counts")
 	flag.IntVar(&cfg.conns, "conns", 8, "concurrent connections of the load generator")

@@ -80,6 +80,17 @@ func run(cfg config) error {
 			return []string{floor, "-port=" + strconv.Itoa(port), "-cert-dir=" + certDir}
 		}},
 	}
+	if cfg.baseline != "" {
+		before := filepath.Join(tmp, "airflow-pod-deadline-baseline")
+		if err := testenv.BuildBinary(cfg.baseline, before); err != nil {
+			return err
+		}
+		servers = append(servers, server{"airflow-pod-deadline, baseline (-baseline)", func(port int) []string {
+			return []string{before, "--kubeconfig=" + cp.Kubeconfig, "--enable-sweeper=false", "--cert-dir=" + certDir,
+				"--webhook-bind-address=127.0.0.1", "--webhook-port=" + strconv.Itoa(port),
+				"--metrics-bind-address=0", "--health-probe-bind-address=0"}
+		}})
+	}
 	placements := []placement{
 		{"1 CPU", 1, "0", "1"},
 		{"2 CPUs", 2, "0,1", "0,1"},
@@ -176,6 +187,11 @@ func report(cfg config, servers []server, placements []placement, results map[st
 	for _, pl := range placements {
 		fmt.Printf("%s: airflow-pod-deadline serves %.0f%% of the floor's throughput\n", pl.name,
 			100*rate[servers[0].name+"|"+pl.name]/rate[servers[1].name+"|"+pl.name])
+		if len(servers) > 2 {
+			fmt.Printf("%s: the baseline serves %.0f%% of the floor's throughput; airflow-pod-deadline %.0f%% of the baseline's\n", pl.name,
+				100*rate[servers[2].name+"|"+pl.name]/rate[servers[1].name+"|"+pl.name],
+				100*rate[servers[0].name+"|"+pl.name]/rate[servers[2].name+"|"+pl.name])
+		}
 	}
 }
 

@@ -1,7 +1,11 @@
 // Command floor is controller-runtime's webhook server with a handler that
 // allows everything: the framework's own cost, which test/perf/webhookserver
-// compares airflow-pod-deadline's webhook server against. It serves TLS the
-// way the binary does by default (HTTP/1.1, the certificates in -cert-dir).
+// and test/perf/admission compare airflow-pod-deadline's webhook server
+// against. It serves TLS the way the binary does by default (HTTP/1.1, the
+// certificates in -cert-dir). With -patch the mutating path instead answers
+// every review, without reading it, with the patch and warning our mutating
+// webhook returns for test/perf/admission's pod: the API server then applies
+// the same patch, and only our decoding and deciding is missing.
 package main
 
 import (
@@ -11,22 +15,32 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
+	jsonpatch "gomodules.xyz/jsonpatch/v2"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 func main() {
 	port := flag.Int("port", 9443, "port on 127.0.0.1")
 	certDir := flag.String("cert-dir", "", "directory with tls.crt and tls.key")
+	patch := flag.Bool("patch", false, "answer the mutating path with our patch for test/perf/admission's pod (activeDeadlineSeconds 7200 -> 3600)")
 	flag.Parse()
 	server := webhook.NewServer(webhook.Options{
 		Host: "127.0.0.1", Port: *port, CertDir: *certDir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
 	})
 	noop := admission.HandlerFunc(func(context.Context, admission.Request) admission.Response { return admission.Allowed("") })
-	server.Register("/mutate-v1-pod", &admission.Webhook{Handler: noop})
+	var mutate admission.Handler = noop
+	if *patch {
+		mutate = samePatch(time.Now().Add(time.Hour))
+	}
+	server.Register("/mutate-v1-pod", &admission.Webhook{Handler: mutate})
 	server.Register("/validate-v1-pod", &admission.Webhook{Handler: noop})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -34,4 +48,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// samePatch answers with the operations and warning our mutating webhook
+// gives a pod with execution-timeout 1h, activeDeadlineSeconds 7200 and an
+// annotations map (test/perf/admission's annotatedPod), the stamped deadline
+// fixed at at.
+func samePatch(at time.Time) admission.Handler {
+	k := deadline.NewKeys(deadline.DefaultPrefix)
+	token := func(key string) string { return "/metadata/annotations/" + strings.ReplaceAll(key, "/", "~1") }
+	stamped := deadline.Format(at.Truncate(time.Millisecond))
+	ops := []jsonpatch.JsonPatchOperation{
+		jsonpatch.NewOperation("replace", "/spec/activeDeadlineSeconds", int64(3600)),
+		jsonpatch.NewOperation("add", token(k.Admitted), "3600"),
+		jsonpatch.NewOperation("add", token(k.ClampedFrom), "7200"),
+		jsonpatch.NewOperation("add", token(k.Deadline), stamped),
+	}
+	warning := "airflow-pod-deadline: activeDeadlineSeconds 7200 -> 3600 to fit execution deadline " + stamped
+	return admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
+		return admission.Patched("", ops...).WithWarnings(warning)
+	})
 }
