@@ -78,6 +78,16 @@ pkg_hash() {
     LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
 }
 
+# wheel: build the policy package's wheel once per source hash (bin/apd-wheel/HASH/) and print its path.
+wheel() {
+  local out="$bin/apd-wheel/$(pkg_hash)"
+  if ! ls "$out"/*.whl >/dev/null 2>&1; then
+    rm -rf "$bin/apd-wheel"
+    "$uv" build --quiet --wheel --out-dir "$out" "$root/integrations/airflow" >&2
+  fi
+  ls "$out"/*.whl
+}
+
 # venv NAME: make bin/venvs/NAME match locks/NAME.txt, then install the policy package.
 venv() {
   local name=$1 dir="$venvs/$1" lockfile="$here/locks/$1.txt" want have start=$SECONDS
@@ -95,14 +105,11 @@ venv() {
     echo "$want" >"$dir/.apd-venv"
     rm -f "$dir/.apd-pkg"
   fi
-  if [ -f "$root/integrations/airflow/pyproject.toml" ]; then
-    want=$(pkg_hash)
-    have=$(cat "$dir/.apd-pkg" 2>/dev/null || true)
-    if [ "$have" != "$want" ]; then
-      "$uv" pip install --quiet --python "$dir/bin/python" --no-deps --reinstall-package airflow-pod-deadline \
-        "$root/integrations/airflow"
-      echo "$want" >"$dir/.apd-pkg"
-    fi
+  want=$(pkg_hash)
+  have=$(cat "$dir/.apd-pkg" 2>/dev/null || true)
+  if [ "$have" != "$want" ]; then
+    "$uv" pip install --quiet --python "$dir/bin/python" --no-deps --reinstall-package airflow-pod-deadline "$(wheel)"
+    echo "$want" >"$dir/.apd-pkg"
   fi
   if [ $((SECONDS - start)) -gt 0 ]; then echo "venvs.sh: bin/venvs/$name ready in $((SECONDS - start))s"; fi
 }
