@@ -33,6 +33,15 @@ airflow-venvs:
 airflow-locks:
 	./test/e2e/airflow/venvs.sh lock
 
+## e2e-airflow: real Airflow on a real kube-apiserver, with and without
+## airflow-pod-deadline (test/e2e; minutes per cell). E2E_VENVS="name ..." narrows
+## the venvs, E2E_RUN the tests (go test -run).
+E2E_VENVS ?=
+E2E_RUN ?= .
+.PHONY: e2e-airflow
+e2e-airflow: bin-tools airflow-venvs
+	APD_E2E_AIRFLOW=1 APD_E2E_VENVS="$(E2E_VENVS)" $(GO) test -count=1 -v -timeout 60m -run '$(E2E_RUN)' ./test/e2e/ 2>&1 | grep -v '^{'
+
 ## test: everything CI runs.
 test: bin-tools airflow-venvs lint
 	$(GO) test -race -count=1 ./...

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -228,16 +229,40 @@ var why = regexp.MustCompile(`(?i)(error|exception|timeout|timed out|deadline|fa
 	`pending|trigger|defer|terminat|marking|pod .*(phase|status)|container|already_checked|reason)`)
 
 // whyLines picks the task-log lines that say what happened, without the
-// framework noise.
+// framework noise. Airflow 3 writes JSON lines (structlog): each is shown as
+// "timestamp level event" plus the first line of each exception in its
+// error_detail; Airflow 2's plain lines are kept as they are.
 func whyLines(log string) []string {
 	var out []string
 	for _, line := range strings.Split(log, "\n") {
 		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "=== ") {
+			out = append(out, line)
+			continue
+		}
 		if line == "" || !why.MatchString(line) {
 			continue
 		}
-		if len(line) > 400 {
-			line = line[:400] + "…"
+		var rec struct {
+			Timestamp   string `json:"timestamp"`
+			Level       string `json:"level"`
+			Event       string `json:"event"`
+			ErrorDetail []struct {
+				ExcType  string `json:"exc_type"`
+				ExcValue string `json:"exc_value"`
+			} `json:"error_detail"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Event != "" {
+			if !why.MatchString(rec.Event) && rec.Level == "info" {
+				continue
+			}
+			line = fmt.Sprintf("%s %s %s", rec.Timestamp, rec.Level, clip(rec.Event, 300))
+			for _, d := range rec.ErrorDetail {
+				first, _, _ := strings.Cut(d.ExcValue, "\n")
+				line += fmt.Sprintf("\n      %s: %s", d.ExcType, clip(first, 300))
+			}
+		} else {
+			line = clip(line, 400)
 		}
 		out = append(out, line)
 	}
@@ -245,6 +270,13 @@ func whyLines(log string) []string {
 		out = append(out[:30], append([]string{"…"}, out[len(out)-30:]...)...)
 	}
 	return out
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 func deref(p *int64) any {
