@@ -34,8 +34,8 @@ airflow-locks:
 	./test/e2e/airflow/venvs.sh lock
 
 ## e2e-airflow: real Airflow on a real kube-apiserver, with and without
-## airflow-pod-deadline (test/e2e; minutes per cell). E2E_VENVS="name ..." narrows
-## the venvs, E2E_RUN the tests (go test -run).
+## airflow-pod-deadline (test/e2e; minutes per cell). E2E_VENVS="name ..." replaces
+## the default venvs, E2E_RUN picks the tests (go test -run).
 E2E_VENVS ?=
 E2E_RUN ?= .
 .PHONY: e2e-airflow

@@ -5,5 +5,6 @@
 // the task-log lines that say why, and asserts instants and orderings.
 //
 // The tests are slow (minutes per cell) and run only with APD_E2E_AIRFLOW=1;
-// APD_E2E_VENVS limits the venvs (space-separated names under bin/venvs).
+// APD_E2E_VENVS replaces each test's default venvs (space-separated names
+// under bin/venvs).
 package e2e

@@ -45,8 +45,11 @@ type Airflow struct {
 // once all of them are up. On error everything started is stopped again.
 func Start(ctx context.Context, o Options) (_ *Airflow, err error) {
 	o.defaults()
-	for _, p := range []string{o.Venv, o.Kubeconfig, o.DAGsFolder} {
-		if _, err := os.Stat(p); err != nil {
+	for _, p := range []*string{&o.Venv, &o.Kubeconfig, &o.DAGsFolder} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(*p); err != nil {
 			return nil, err
 		}
 	}

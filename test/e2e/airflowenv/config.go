@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 )
@@ -102,6 +103,9 @@ func (a *Airflow) environment() ([]string, error) {
 		"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True",
 		"AIRFLOW__CORE__INTERNAL_API_SECRET_KEY=" + a.secret,
 		"AIRFLOW__WEBSERVER__SECRET_KEY=" + a.secret,
+		// Airflow 2's executors start `airflow tasks run` by name: the venv's bin first.
+		"PATH=" + filepath.Join(a.opts.Venv, "bin") + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"VIRTUAL_ENV=" + a.opts.Venv,
 		"PYTHONDONTWRITEBYTECODE=1",
 		"NO_PROXY=*",
 	}
