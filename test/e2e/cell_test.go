@@ -204,25 +204,30 @@ func (c *cell) report(t *testing.T, deadline time.Time, ti airflowenv.TaskInstan
 	for _, p := range c.pods {
 		fmt.Fprintf(&b, "  pod  %-40s at %s\n", p.Value, rel(p.At))
 	}
+	var events []string
 	if c.podName != "" {
 		var evs corev1.EventList
 		if err := c.e.client.List(context.Background(), &evs, client.InNamespace("default")); err == nil {
 			for _, ev := range evs.Items {
 				if ev.InvolvedObject.Name == c.podName {
-					fmt.Fprintf(&b, "  event %s %s: %s\n", ev.Type, ev.Reason, ev.Message)
+					events = append(events, fmt.Sprintf("%s %s: %s", ev.Type, ev.Reason, ev.Message))
+					fmt.Fprintf(&b, "  event %s\n", events[len(events)-1])
 				}
 			}
 		}
 	}
+	var lines []string
 	if log, err := c.e.airflow.TaskLog(c.dag, c.runID, c.task, c.mapIndex, max(ti.TryNumber, 1)); err == nil {
+		lines = whyLines(log)
 		b.WriteString("  task log (selected lines):\n")
-		for _, line := range whyLines(log) {
+		for _, line := range lines {
 			fmt.Fprintf(&b, "    %s\n", line)
 		}
 	} else {
 		fmt.Fprintf(&b, "  task log: %v\n", err)
 	}
 	t.Log(b.String())
+	c.save(t, deadline, ti, events, lines)
 }
 
 var why = regexp.MustCompile(`(?i)(error|exception|timeout|timed out|deadline|fail|success|not found|deleted|` +
