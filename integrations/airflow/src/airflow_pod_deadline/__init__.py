@@ -1,0 +1,14 @@
+"""airflow-pod-deadline's Airflow side: a cluster policy that puts each KubernetesPodOperator task's
+execution deadline on its pod (annotation ``airflow-pod-deadline.io/execution-deadline``).
+
+``pip install airflow-pod-deadline`` next to Airflow is the whole setup: Airflow loads
+:mod:`airflow_pod_deadline.policy` through the ``airflow.policy`` entry point. To combine it with an
+``airflow_local_settings.py`` of your own, call :func:`stamp_execution_deadline` from your
+``pod_mutation_hook``.
+"""
+
+from __future__ import annotations
+
+from airflow_pod_deadline.policy import DEFAULT_PREFIX, PREFIX_ENV, pod_mutation_hook, stamp_execution_deadline
+
+__all__ = ["DEFAULT_PREFIX", "PREFIX_ENV", "pod_mutation_hook", "stamp_execution_deadline"]

@@ -1,0 +1,203 @@
+"""The policy against the real Airflow and cncf-kubernetes provider of the venv it runs in.
+
+The pod is the one KPO builds (``KubernetesPodOperator.build_pod_request_obj``), which calls
+``airflow.settings.pod_mutation_hook`` itself: the policy is reached only through Airflow's own
+pluggy plugin manager, where the ``airflow.policy`` entry point of the installed distribution put
+it. The task context is Airflow's own (``set_current_context``) with a real task instance: the SDK's
+``RuntimeTaskInstance`` on Airflow 3 (what the task runner hands to operators), the ORM
+``TaskInstance`` on Airflow 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from kubernetes.client import V1Container, V1ObjectMeta, V1Pod, V1PodSpec
+
+import airflow
+import airflow.settings
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+AIRFLOW_3 = int(airflow.__version__.split(".")[0]) >= 3
+if AIRFLOW_3:
+    from airflow.sdk import DAG
+    from airflow.sdk.execution_time.context import set_current_context
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+else:
+    from airflow import DAG
+    from airflow.models.taskinstance import TaskInstance, set_current_context
+
+DEADLINE = "airflow-pod-deadline.io/execution-deadline"
+TIMEOUT = "airflow-pod-deadline.io/execution-timeout"
+START = datetime(2026, 5, 20, 9, 45, 30, 123456, tzinfo=timezone.utc)
+
+
+def policy_manager() -> Any:
+    if hasattr(airflow.settings, "get_policy_plugin_manager"):  # Airflow 3
+        return airflow.settings.get_policy_plugin_manager()
+    return airflow.settings.POLICY_PLUGIN_MANAGER  # Airflow 2
+
+
+def make_kpo(dag_id: str = "etl", **kwargs: Any) -> KubernetesPodOperator:
+    """The seed reproduction's task (deferrable, 30 s budget) unless kwargs say otherwise."""
+    args: dict[str, Any] = dict(
+        task_id="run_long_pod",
+        namespace="default",
+        image="alpine:3.20",
+        cmds=["sh", "-c"],
+        arguments=["sleep 1800"],
+        deferrable=True,
+        execution_timeout=timedelta(seconds=30),
+    )
+    args.update(kwargs)
+    with DAG(dag_id=dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+        return KubernetesPodOperator(**args)
+
+
+def make_ti(task: KubernetesPodOperator, start: datetime | None, try_number: int = 1) -> Any:
+    run_id = "manual__2026-05-20T09:45:30+00:00"
+    if AIRFLOW_3:
+        return RuntimeTaskInstance.model_construct(
+            id=uuid.uuid4(), task_id=task.task_id, dag_id=task.dag_id, run_id=run_id,
+            try_number=try_number, map_index=-1, dag_version_id=uuid.uuid4(), task=task,
+            start_date=start, max_tries=task.retries,
+        )
+    ti = TaskInstance(task, run_id=run_id)
+    ti.start_date = start
+    ti.try_number = try_number
+    return ti
+
+
+@contextmanager
+def running(task: KubernetesPodOperator, ti: Any) -> Iterator[dict[str, Any]]:
+    """Airflow's current-context stack as the task runner sets it around execute()."""
+    context = {"ti": ti, "task_instance": ti, "task": task, "dag": task.dag, "run_id": ti.run_id}
+    with set_current_context(context):  # type: ignore[arg-type]
+        yield context
+
+
+def build(task: KubernetesPodOperator, start: datetime | None = START, try_number: int = 1) -> V1Pod:
+    ti = make_ti(task, start, try_number)
+    with running(task, ti) as context:
+        return task.build_pod_request_obj(context)
+
+
+def deadline_of(pod: V1Pod) -> datetime:
+    return datetime.fromisoformat(pod.metadata.annotations[DEADLINE])
+
+
+def test_entry_point_registered_with_airflow() -> None:
+    plugins = {name for name, _ in policy_manager().list_name_plugin()}
+    assert "airflow_pod_deadline" in plugins
+    impls = policy_manager().hook.pod_mutation_hook.get_hookimpls()
+    assert any(impl.plugin_name == "airflow_pod_deadline" for impl in impls)
+
+
+def test_seed_task_stamped_with_start_plus_timeout() -> None:
+    task = make_kpo()
+    pod = build(task)
+    assert pod.metadata.labels["kubernetes_pod_operator"] == "True"
+    assert deadline_of(pod) == START + task.execution_timeout
+    assert pod.metadata.annotations[DEADLINE] == "2026-05-20T09:46:00.123456+00:00"
+
+
+def test_non_deferrable_and_keep_pod_stamped_the_same() -> None:
+    for kwargs in ({"deferrable": False}, {"on_finish_action": "keep_pod"}):
+        task = make_kpo(**kwargs)
+        assert deadline_of(build(task)) == START + timedelta(seconds=30), kwargs
+
+
+def test_each_try_gets_its_own_deadline() -> None:
+    task = make_kpo(retries=1, execution_timeout=timedelta(minutes=5))
+    first = build(task, START, try_number=1)
+    retry_start = START + timedelta(minutes=7)
+    second = build(task, retry_start, try_number=2)
+    assert second.metadata.labels["try_number"] == "2"
+    assert deadline_of(first) == START + timedelta(minutes=5)
+    assert deadline_of(second) == retry_start + timedelta(minutes=5)
+
+
+def test_start_date_in_other_zone_stamped_in_utc() -> None:
+    start = datetime(2026, 5, 20, 11, 45, 30, tzinfo=timezone(timedelta(hours=2)))
+    pod = build(make_kpo(), start)
+    assert pod.metadata.annotations[DEADLINE] == "2026-05-20T09:46:00+00:00"
+
+
+def test_no_execution_timeout_not_stamped() -> None:
+    pod = build(make_kpo(execution_timeout=None))
+    assert DEADLINE not in (pod.metadata.annotations or {})
+
+
+@pytest.mark.parametrize(
+    "annotations",
+    [{DEADLINE: "2026-05-20T09:50:00Z"}, {DEADLINE: ""}, {TIMEOUT: "5m"}, {TIMEOUT: ""}],
+    ids=["deadline", "empty-deadline", "timeout", "empty-timeout"],
+)
+def test_dag_author_annotation_never_overridden(annotations: dict[str, str]) -> None:
+    pod = build(make_kpo(annotations={**annotations, "team": "data"}))
+    assert pod.metadata.annotations == {**annotations, "team": "data"}
+
+
+def test_other_annotations_kept() -> None:
+    pod = build(make_kpo(annotations={"team": "data"}))
+    assert pod.metadata.annotations == {"team": "data", DEADLINE: "2026-05-20T09:46:00.123456+00:00"}
+
+
+def test_non_kpo_pod_untouched_through_airflow_settings() -> None:
+    # A KubernetesExecutor worker pod, passed through the same entry Airflow uses for it.
+    pod = V1Pod(
+        metadata=V1ObjectMeta(name="worker", labels={"airflow-worker": "1", "kubernetes_executor": "True"}),
+        spec=V1PodSpec(containers=[V1Container(name="base", image="apache/airflow")]),
+    )
+    task = make_kpo()
+    with running(task, make_ti(task, START)):
+        airflow.settings.pod_mutation_hook(pod)
+    assert pod.metadata.annotations is None
+
+
+def test_outside_a_task_silent(caplog: pytest.LogCaptureFixture) -> None:
+    # KPO's dry_run() builds the pod with no context: KPO then sets none of its identifying labels
+    # (not even kubernetes_pod_operator), so the policy leaves the pod alone without a word.
+    task = make_kpo()
+    with caplog.at_level(logging.WARNING, logger="airflow_pod_deadline.policy"):
+        pod = task.build_pod_request_obj()
+    assert "kubernetes_pod_operator" not in pod.metadata.labels
+    assert DEADLINE not in (pod.metadata.annotations or {})
+    assert not [r for r in caplog.records if r.name == "airflow_pod_deadline.policy"]
+
+
+def test_kpo_label_without_task_context_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+    # A KPO-labelled pod reaching the hook with no task running (e.g. a custom caller): a warning,
+    # no exception, no annotation.
+    pod = V1Pod(metadata=V1ObjectMeta(name="orphan", labels={"kubernetes_pod_operator": "True"}))
+    with caplog.at_level(logging.WARNING, logger="airflow_pod_deadline.policy"):
+        airflow.settings.pod_mutation_hook(pod)
+    assert pod.metadata.annotations is None
+    assert any("could not stamp the execution deadline on pod orphan" in r.getMessage() for r in caplog.records)
+
+
+def test_start_date_missing_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="airflow_pod_deadline.policy"):
+        pod = build(make_kpo(), start=None)
+    assert DEADLINE not in (pod.metadata.annotations or {})
+    assert any("ti.start_date is None" in r.getMessage() for r in caplog.records)
+
+
+def test_policy_module_loads_without_airflow() -> None:
+    code = (
+        "import sys; sys.modules['airflow'] = None\n"
+        "import airflow_pod_deadline.policy as p\n"
+        "assert 'airflow' not in [m.split('.')[0] for m in sys.modules if sys.modules[m] is not None]\n"
+        "print(p.pod_mutation_hook.__name__)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "pod_mutation_hook"
