@@ -10,53 +10,40 @@ import (
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/airflowenv"
 )
 
-// Matrix row 2: the pod never schedules (on this control plane there are no
-// nodes at all, and the DAG's nodeSelector matches nothing anyway), and
-// KPO's startup_timeout_seconds (150) is longer than the 30s budget. Run on
-// Airflow 3.3.2 with cncf-kubernetes 10.17.1 (treats a vanished pod as done,
-// #66716) and the newest provider, once without and once with
-// airflow-pod-deadline.
-func TestRow2NeverScheduled(t *testing.T) {
-	for _, venv := range venvs(t, "af3.3.2-k8s10.17.1", "af3.3.2-k8s10.25.0") {
-		t.Run(venv, func(t *testing.T) {
-			e := startEnv(t, venv)
-
-			t.Run("without", func(t *testing.T) {
-				c := runCell(t, e, "row2/without", "apd_never_scheduled", "run_long_pod", 30*time.Second)
-				started := c.waitStarted(t)
-				c.waitPod(t)
-				deadline := enforcedDeadline(t, c, started)
-				at60 := c.stateAt(t, deadline.Add(60*time.Second))
-				t.Logf("row2/without: task state at deadline+60s: %v", at60)
-				end, ended := c.waitEnd(t, time.Until(deadline.Add(150*time.Second+90*time.Second)))
-				c.report(t, deadline, end)
-				if ended {
-					assert.NotEqual(t, "success", end.State, "a task past its execution_timeout must not succeed")
-					assert.True(t, !end.End.Before(deadline), "ended %s before its deadline %s", end.End, deadline)
-				}
-				e.deleteAllPods(t)
-			})
-
-			t.Run("with", func(t *testing.T) {
-				e.withDeadlines(t)
-				c := runCell(t, e, "row2/with", "apd_never_scheduled", "run_long_pod", 30*time.Second)
-				started := c.waitStarted(t)
-				c.waitPod(t)
-				deadline := enforcedDeadline(t, c, started)
-				end, ended := c.waitEnd(t, time.Until(deadline.Add(150*time.Second+60*time.Second)))
-				c.report(t, deadline, end)
-				require.NotNil(t, c.activeDeadline, "the webhook clamps activeDeadlineSeconds")
-				gone := c.podGoneAt()
-				require.False(t, gone.IsZero(), "the sweeper ends the never-started pod")
-				assert.False(t, gone.Before(deadline), "pod gone at %s, before its deadline %s", gone, deadline)
-				assert.WithinDuration(t, deadline, gone, 2*time.Second+time.Second, "pod ends within 2s (+1s polling) of its deadline")
-				require.True(t, ended, "task did not end")
-				t.Logf("row2/with: final %v; deadline -> end_date %s", end, end.End.Sub(deadline))
-				assert.NotEqual(t, "success", end.State, "a task past its execution_timeout must not succeed")
-				e.deleteAllPods(t)
-			})
-		})
+// Matrix row 2: the pod never schedules (the DAG's nodeSelector matches no
+// node), and KPO's startup_timeout_seconds (150) is longer than the 30s
+// budget.
+func row2Without(t *testing.T, e *env) {
+	c := runCell(t, e, "row2/without", "apd_never_scheduled", "run_long_pod", 30*time.Second)
+	started := c.waitStarted(t)
+	c.waitPod(t)
+	deadline := enforcedDeadline(t, c, started)
+	at60 := c.stateAt(t, deadline.Add(60*time.Second))
+	t.Logf("row2/without: task state at deadline+60s: %v", at60)
+	end, ended := c.waitEnd(t, time.Until(deadline.Add(150*time.Second+90*time.Second)))
+	c.report(t, deadline, end)
+	if ended {
+		assert.NotEqual(t, "success", end.State, "a task past its execution_timeout must not succeed")
+		assert.True(t, !end.End.Before(deadline), "ended %s before its deadline %s", end.End, deadline)
 	}
+}
+
+func row2With(t *testing.T, e *env) {
+	c := runCell(t, e, "row2/with", "apd_never_scheduled", "run_long_pod", 30*time.Second)
+	started := c.waitStarted(t)
+	c.waitPod(t)
+	deadline := enforcedDeadline(t, c, started)
+	end, ended := c.waitEnd(t, time.Until(deadline.Add(150*time.Second+60*time.Second)))
+	c.report(t, deadline, end)
+	require.NotNil(t, c.activeDeadline, "the webhook clamps activeDeadlineSeconds")
+	gone := c.podGoneAt()
+	require.False(t, gone.IsZero(), "the sweeper ends the never-started pod")
+	assert.False(t, gone.Before(deadline), "pod gone at %s, before its deadline %s", gone, deadline)
+	assert.WithinDuration(t, deadline, gone, 2*time.Second+time.Second, "pod ends within 2s (+1s polling) of its deadline")
+	require.True(t, ended, "task did not end")
+	t.Logf("row2/with: final %v; deadline -> end_date %s", end, end.End.Sub(deadline))
+	assert.NotEqual(t, "success", end.State, "a task past its execution_timeout must not succeed")
+	assert.False(t, end.End.After(deadline.Add(60*time.Second)), "task ended %s after its deadline (want within 60s)", end.End.Sub(deadline))
 }
 
 // enforcedDeadline checks the pod's deadline annotation against Airflow's
