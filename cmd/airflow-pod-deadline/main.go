@@ -30,12 +30,17 @@ import (
 const leaderElectionID = "airflow-pod-deadline-sweeper"
 
 func main() {
+	showVersion := versionFlag(flag.CommandLine)
 	opts, err := parseOptions(flag.CommandLine, os.Args[1:])
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "airflow-pod-deadline:", err)
 		}
 		os.Exit(2)
+	}
+	if *showVersion {
+		fmt.Println(buildVersion())
+		return
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
 	log := ctrl.Log.WithName("setup")
