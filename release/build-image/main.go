@@ -75,6 +75,13 @@ func run() error {
 		}
 		cfg.Binaries[strings.TrimSpace(p)] = bin
 	}
+	for _, f := range []string{*archive, *digestOut} {
+		if f != "" {
+			if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+				return err
+			}
+		}
+	}
 	idx, err := image.Build(cfg)
 	if err != nil {
 		return err
