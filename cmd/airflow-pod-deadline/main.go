@@ -112,6 +112,12 @@ func run(opts *options) error {
 				return err
 			}
 		}
+		if opts.certMode == certModeFiles {
+			// Self-managed mode reports from the Rotator; here, read the files.
+			if err := mgr.Add(&certs.FileExpiry{Dir: opts.certDir, Interval: time.Minute}); err != nil {
+				return err
+			}
+		}
 		server.Register(webhook.MutatePath, webhook.NewMutatingWebhook(admissionCfg, time.Now))
 		server.Register(webhook.ValidatePath, webhook.NewValidatingWebhook(admissionCfg, time.Now))
 		// Ready only once the server answers TLS with a loaded certificate.
