@@ -5,8 +5,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 GO ?= go
 BINARY := bin/airflow-pod-deadline
-# Build flags shared with the Dockerfile: static, reproducible.
-BUILD_FLAGS := -trimpath -ldflags "-s -w"
+# Build flags shared with the Dockerfile and release/build-image: static,
+# reproducible, stamped with the release version (set below, hence "=").
+VERSION_PKG := github.com/airflow-pod-deadline/airflow-pod-deadline/version
+BUILD_FLAGS = -trimpath -buildvcs=false -ldflags "-s -w -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(REVISION)"
 FUZZTIME ?= 30s
 # Extra flags for `go test -fuzz`, e.g. FUZZFLAGS=-parallel=1 to leave a core free.
 FUZZFLAGS ?=
