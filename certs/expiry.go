@@ -18,7 +18,7 @@ import (
 // renewal is cert-manager's job, and controller-runtime's watcher reloads.
 type FileExpiry struct {
 	Dir      string
-	Interval time.Duration // how often tls.crt is read again
+	Interval time.Duration // how often tls.crt is read again; 0: every minute
 }
 
 // NeedLeaderElection: every replica serves, so every replica reports.
@@ -27,7 +27,11 @@ func (f *FileExpiry) NeedLeaderElection() bool { return false }
 // Start reports at once, then every Interval, until ctx ends.
 func (f *FileExpiry) Start(ctx context.Context) error {
 	log := logf.FromContext(ctx).WithName("cert-expiry")
-	t := time.NewTicker(f.Interval)
+	interval := f.Interval
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		if err := f.Report(); err != nil {

@@ -107,14 +107,14 @@ func run(opts *options) error {
 	}
 	if opts.enableWebhook {
 		server := mgr.GetWebhookServer()
-		if rotator != nil {
-			if err := mgr.Add(rotator); err != nil {
+		if opts.certMode == certModeFiles {
+			// Self-managed mode reports from the Rotator; here, read the files.
+			if err := mgr.Add(&certs.FileExpiry{Dir: opts.certDir}); err != nil {
 				return err
 			}
 		}
-		if opts.certMode == certModeFiles {
-			// Self-managed mode reports from the Rotator; here, read the files.
-			if err := mgr.Add(&certs.FileExpiry{Dir: opts.certDir, Interval: time.Minute}); err != nil {
+		if rotator != nil {
+			if err := mgr.Add(rotator); err != nil {
 				return err
 			}
 		}
