@@ -26,13 +26,8 @@ build:
 bin-tools:
 	./test/tools/build.sh
 
-## release-tools: actionlint and promtool from the Go module proxy (test/tools/release).
-.PHONY: release-tools
-release-tools:
-	./test/tools/release/build.sh
-
 ## test: everything CI runs.
-test: bin-tools release-tools lint
+test: bin-tools lint
 	$(GO) test -race -count=1 ./...
 	./integrations/airflow/test.sh
 
@@ -84,6 +79,14 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 IMAGE ?=
 # Where `make chart-push` puts the chart (helm push appends the chart name).
 CHART_REPO ?= oci://ghcr.io/airflow-pod-deadline/charts
+
+## release-tools: actionlint and promtool from the Go module proxy (test/tools/release).
+.PHONY: release-tools
+release-tools:
+	./test/tools/release/build.sh
+
+# test/release runs them: a rule of its own adds the prerequisite to make test.
+test: release-tools
 
 ## release-image-ref: print the image reference the release publishes and the chart defaults to.
 release-image-ref:
