@@ -5,8 +5,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 GO ?= go
 BINARY := bin/airflow-pod-deadline
-# Build flags shared with the Dockerfile: static, reproducible.
-BUILD_FLAGS := -trimpath -ldflags "-s -w"
+# Build flags shared with the Dockerfile and release/build-image: static,
+# reproducible, stamped with the release version (set below, hence "=").
+VERSION_PKG := github.com/airflow-pod-deadline/airflow-pod-deadline/version
+BUILD_FLAGS = -trimpath -buildvcs=false -ldflags "-s -w -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(REVISION)"
 FUZZTIME ?= 30s
 # Extra flags for `go test -fuzz`, e.g. FUZZFLAGS=-parallel=1 to leave a core free.
 FUZZFLAGS ?=
@@ -90,18 +92,60 @@ clean:
 
 ## manifests: manifests/install.yaml, the Helm chart rendered for `kubectl apply -f`
 ## (default values: self-managed TLS, release and namespace airflow-pod-deadline).
-.PHONY: manifests image
+.PHONY: manifests image chart chart-push release-image-ref release-version
 CHART := manifests/chart/airflow-pod-deadline
+# One place for the release version: the chart's appVersion (its version is
+# kept equal; a test checks). The default image of the chart is
+# $(RELEASE_IMAGE), which is what the release workflow pushes.
+VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' $(CHART)/Chart.yaml)
+IMAGE_REPO := $(shell sed -n '/^image:/,/^[^ ]/s/^  repository: *//p' $(CHART)/values.yaml)
+RELEASE_IMAGE := $(IMAGE_REPO):$(VERSION)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE ?=
+# Where `make chart-push` puts the chart (helm push appends the chart name).
+CHART_REPO ?= oci://ghcr.io/airflow-pod-deadline/charts
+
+## release-tools: actionlint and promtool from the Go module proxy (test/tools/release).
+.PHONY: release-tools
+release-tools:
+	./test/tools/release/build.sh
+
+# test/release runs them: a rule of its own adds the prerequisite to make test.
+test: release-tools
+
+## release-image-ref: print the image reference the release publishes and the chart defaults to.
+release-image-ref:
+	@echo $(RELEASE_IMAGE)
+
+## release-version: print the release version (Chart.yaml appVersion).
+release-version:
+	@echo $(VERSION)
+
+## chart: package the chart as dist/airflow-pod-deadline-$(VERSION).tgz.
+chart:
+	./test/tools/build.sh helm
+	bin/helm package $(CHART) --destination dist
+
+## chart-push: push the packaged chart to CHART_REPO (an oci:// reference;
+## credentials from `helm registry login`).
+chart-push: chart
+	bin/helm push dist/airflow-pod-deadline-$(VERSION).tgz $(CHART_REPO)
 manifests:
 	./test/tools/build.sh helm
 	{ cat manifests/chart/install-namespace.yaml; \
 	  bin/helm template airflow-pod-deadline $(CHART) --namespace airflow-pod-deadline; } > manifests/install.yaml.tmp
 	mv manifests/install.yaml.tmp manifests/install.yaml
 
-## image: the container image (needs a Docker engine, absent from CI here).
-IMG ?= ghcr.io/airflow-pod-deadline/airflow-pod-deadline:dev
+## image: the release image for linux/amd64 and linux/arm64, without a
+## container engine (release/build-image, go-containerregistry): static binary,
+## uid 65532, no shell, OCI labels, SPDX SBOM, reproducible digest.
+## IMAGE=registry/repo:tag pushes it (credentials: $$DOCKER_CONFIG/config.json);
+## without IMAGE it is written to dist/image (OCI layout) and dist/image.tar.
 image:
-	docker build -t $(IMG) .
+	$(GO) run ./release/build-image -version $(VERSION) -revision $(REVISION) \
+	  -source-date-epoch $(SOURCE_DATE_EPOCH) -digest-file dist/image.digest \
+	  $(if $(IMAGE),-push $(IMAGE),-out dist/image -archive dist/image.tar -ref $(RELEASE_IMAGE))
 
 ## demo: the whole story in about a minute, on a local cluster whose pods run
 ## (hollow nodes) with the real binary (test/demo): admission, refusals, the

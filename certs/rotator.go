@@ -33,7 +33,7 @@ const CAKeyFile = "ca.key"
 
 var servingNotAfter = prometheus.NewGauge(prometheus.GaugeOpts{
 	Name: "airflow_pod_deadline_serving_certificate_expiry_timestamp_seconds",
-	Help: "When the webhook's serving certificate expires (self-managed mode), as a Unix timestamp.",
+	Help: "When the webhook's serving certificate expires, as a Unix timestamp (self-managed: the Rotator's; files mode: tls.crt in --cert-dir, read every minute).",
 })
 
 func init() {

@@ -171,6 +171,19 @@ func parseGoBuild(t testing.TB, words []string) goBuild {
 	return g
 }
 
+// versionPkg receives the version stamps (-X) in every build.
+const versionPkg = "github.com/airflow-pod-deadline/airflow-pod-deadline/version"
+
+// sameVars writes make's $(NAME) and the shell's $NAME alike, so the
+// Makefile's and the Dockerfile's stamps compare equal.
+func sameVars(flags []string) []string {
+	out := make([]string, len(flags))
+	for i, f := range flags {
+		out[i] = regexp.MustCompile(`\$\((\w+)\)`).ReplaceAllString(f, "$$$1")
+	}
+	return out
+}
+
 // makefileBuild is the Makefile's build recipe with $(BUILD_FLAGS) expanded.
 func makefileBuild(t testing.TB) goBuild {
 	t.Helper()
@@ -181,6 +194,7 @@ func makefileBuild(t testing.TB) goBuild {
 	recipe := regexp.MustCompile(`(?m)^build:.*\n\t(.+)$`).FindSubmatch(b)
 	require.NotNil(t, recipe, "the build target in the Makefile")
 	line := strings.ReplaceAll(string(recipe[1]), "$(BUILD_FLAGS)", strings.TrimSpace(string(flags[1])))
+	line = strings.ReplaceAll(line, "$(VERSION_PKG)", versionPkg)
 	line = strings.ReplaceAll(line, "$(BINARY)", "bin/airflow-pod-deadline")
 	return parseGoBuild(t, shellWords(t, line))
 }
@@ -278,8 +292,9 @@ func TestDockerfile(t *testing.T) {
 	})
 	t.Run("build command equals the Makefile's", func(t *testing.T) {
 		docker, mk := dockerfileBuild(t, stages), makefileBuild(t)
-		assert.Equal(t, mk.flags, docker.flags, "go build flags")
-		assert.Equal(t, []string{"-trimpath", "-ldflags", "-s -w"}, docker.flags)
+		assert.Equal(t, sameVars(mk.flags), docker.flags, "go build flags")
+		assert.Equal(t, []string{"-trimpath", "-buildvcs=false", "-ldflags",
+			"-s -w -X " + versionPkg + ".version=$VERSION -X " + versionPkg + ".commit=$REVISION"}, docker.flags)
 		assert.Equal(t, mk.pkg, docker.pkg)
 		assert.Equal(t, "0", docker.env["CGO_ENABLED"])
 		assert.Equal(t, "0", mk.env["CGO_ENABLED"])

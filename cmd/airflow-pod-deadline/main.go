@@ -31,12 +31,17 @@ import (
 const leaderElectionID = "airflow-pod-deadline-sweeper"
 
 func main() {
+	showVersion := versionFlag(flag.CommandLine)
 	opts, err := parseOptions(flag.CommandLine, os.Args[1:])
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "airflow-pod-deadline:", err)
 		}
 		os.Exit(2)
+	}
+	if *showVersion {
+		fmt.Println(buildVersion())
+		return
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
 	log := ctrl.Log.WithName("setup")
@@ -103,6 +108,12 @@ func run(opts *options) error {
 	}
 	if opts.enableWebhook {
 		server := mgr.GetWebhookServer()
+		if opts.certMode == certModeFiles {
+			// Self-managed mode reports from the Rotator; here, read the files.
+			if err := mgr.Add(&certs.FileExpiry{Dir: opts.certDir}); err != nil {
+				return err
+			}
+		}
 		if rotator != nil {
 			if err := mgr.Add(rotator); err != nil {
 				return err

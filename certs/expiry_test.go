@@ -1,0 +1,49 @@
+package certs
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestFileExpiryReportsTheServingCertificate(t *testing.T) {
+	now := time.Now()
+	ca, err := NewCA("test-ca", now, 48*time.Hour)
+	require.NoError(t, err)
+	serving, err := ca.IssueServing([]string{"apd.example.svc"}, nil, now, 24*time.Hour)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, WriteDir(dir, serving, ca.CertPEM))
+
+	f := &FileExpiry{Dir: dir, Interval: 10 * time.Millisecond}
+	require.NoError(t, f.Report())
+	assert.Equal(t, float64(serving.Cert.NotAfter.Unix()), testutil.ToFloat64(servingNotAfter))
+
+	// A renewal (cert-manager rewrites the files) is picked up by Start.
+	renewed, err := ca.IssueServing([]string{"apd.example.svc"}, nil, now.Add(time.Hour), 24*time.Hour)
+	require.NoError(t, err)
+	require.NotEqual(t, serving.Cert.NotAfter.Unix(), renewed.Cert.NotAfter.Unix())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- f.Start(ctx) }()
+	require.NoError(t, WriteDir(dir, renewed, ca.CertPEM))
+	assert.Eventually(t, func() bool {
+		return testutil.ToFloat64(servingNotAfter) == float64(renewed.Cert.NotAfter.Unix())
+	}, 5*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+}
+
+func TestFileExpiryRejectsGarbage(t *testing.T) {
+	dir := t.TempDir()
+	f := &FileExpiry{Dir: dir}
+	assert.Error(t, f.Report(), "no tls.crt")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, CertFile), []byte("not a certificate"), 0o644))
+	assert.Error(t, f.Report())
+}
