@@ -80,7 +80,7 @@ bench: bin-tools
 	$(GO) run ./test/perf/webhookserver -duration 10s -rounds 3
 	$(GO) run ./test/perf/admission -rounds 8 -floor
 	$(GO) run ./test/perf/sweeper -pods 10000 -spread 60s -overdue 5000
-	$(GO) run ./test/perf/kubelet -nodes 10 -pods 2000 -unscheduled 200
+	$(GO) run ./test/perf/kubelet -nodes 10 -pods 600 -unscheduled 60
 
 ## faults: the fault tests of docs/reliability.md at five times the load
 ## `make test` runs them with.

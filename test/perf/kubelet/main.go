@@ -9,7 +9,7 @@
 // pods that never schedule (ended by the sweeper), and CPU and RSS per
 // process. `make bench` runs it; docs/performance.md reports it.
 //
-//	go run ./test/perf/kubelet -nodes 10 -pods 2000 -unscheduled 200
+//	go run ./test/perf/kubelet -nodes 10 -pods 600 -unscheduled 60
 package main
 
 import (
@@ -52,8 +52,8 @@ func main() {
 	var cfg config
 	flag.StringVar(&cfg.root, "root", ".", "repository root (bin/ holds the Kubernetes binaries)")
 	flag.IntVar(&cfg.nodes, "nodes", 10, "hollow nodes")
-	flag.IntVar(&cfg.pods, "pods", 2000, "pods that run and are stopped by the kubelet")
-	flag.IntVar(&cfg.unscheduled, "unscheduled", 200, "pods that never schedule (nodeSelector nothing matches)")
+	flag.IntVar(&cfg.pods, "pods", 600, "pods that run and are stopped by the kubelet")
+	flag.IntVar(&cfg.unscheduled, "unscheduled", 60, "pods that never schedule (nodeSelector nothing matches)")
 	flag.DurationVar(&cfg.createSpread, "create-spread", time.Minute, "the pods are created evenly over this long")
 	flag.DurationVar(&cfg.spread, "spread", time.Minute, "each pod's deadline is this long after its creation, so the deadlines spread over the -create-spread that follows")
 	flag.StringVar(&cfg.args, "args", "--kube-api-qps=300 --kube-api-burst=600 --max-deletes-per-second=200 --sweeper-workers=8", "flags of airflow-pod-deadline")
