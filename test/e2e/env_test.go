@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,25 +91,15 @@ func ensureDefaultServiceAccount(t *testing.T, c client.Client) {
 // configurations pointed at it, until the test ends.
 func (e *env) withDeadlines(t *testing.T) *testenv.Proc {
 	t.Helper()
-	ctx := context.Background()
-	certDir := filepath.Join(e.dir, "certs")
-	ca, err := testenv.LoopbackCerts(certDir)
-	require.NoError(t, err)
-	port, err := testenv.FreePort()
-	require.NoError(t, err)
-	p, err := testenv.Start(suite.binary, e.cp.Kubeconfig, filepath.Join(e.dir, "airflow-pod-deadline.log"),
-		"--webhook-bind-address=127.0.0.1", fmt.Sprintf("--webhook-port=%d", port), "--cert-dir="+certDir)
+	en, err := testenv.StartEnforcer(context.Background(), e.client, suite.binary, e.cp.Kubeconfig, e.dir,
+		filepath.Join(suite.root, "manifests", "install.yaml"))
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		if err := p.Stop(15 * time.Second); err != nil {
+		if err := en.Stop(15 * time.Second); err != nil {
 			t.Logf("stopping airflow-pod-deadline: %v", err)
 		}
 	})
-	require.NoError(t, p.WaitReady(ctx, 60*time.Second))
-	hostPort := fmt.Sprintf("127.0.0.1:%d", port)
-	require.NoError(t, testenv.InstallWebhooks(ctx, e.client, filepath.Join(suite.root, "manifests", "install.yaml"), hostPort, ca))
-	require.NoError(t, testenv.WaitWebhookActive(ctx, e.client, 60*time.Second))
-	return p
+	return en.Proc
 }
 
 // deleteAllPods removes what a previous cell left (a never-scheduled pod is

@@ -51,13 +51,13 @@ func StartEnforcer(ctx context.Context, c client.Client, binary, kubeconfig, dir
 		_ = p.Stop(10 * time.Second)
 		return nil, err
 	}
-	if err := p.WaitReady(ctx, 30*time.Second); err != nil {
+	if err := p.WaitReady(ctx, time.Minute); err != nil { // a loaded machine starts slowly
 		return fail(err)
 	}
 	if err := InstallWebhooks(ctx, c, installYAML, e.WebhookAddr, ca); err != nil {
 		return fail(err)
 	}
-	if err := WaitWebhookActive(ctx, c, 30*time.Second); err != nil {
+	if err := WaitWebhookActive(ctx, c, time.Minute); err != nil {
 		return fail(fmt.Errorf("%w; log:\n%s", err, p.Tail(30)))
 	}
 	return e, nil
