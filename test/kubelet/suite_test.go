@@ -2,8 +2,6 @@ package kubelet
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -162,34 +160,10 @@ func (w *podWatch) last(t *testing.T, cond func(*corev1.Pod) bool) *corev1.Pod {
 // name with a random suffix, one "base" container, restartPolicy Never)
 // running script in sh -c, with a budget of timeout from admission.
 func kpoPod(ns string, timeout time.Duration, script string) *corev1.Pod {
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      "run-long-pod-" + hex.EncodeToString(suffix),
-			Namespace: ns,
-			Labels: map[string]string{
-				"dag_id":                  "kpo_deferrable_execution_timeout_repro",
-				"task_id":                 "run_long_pod",
-				"run_id":                  "manual__2026-12-01T000000.0000000000-4b5c6d7e8",
-				"try_number":              "1",
-				"kubernetes_pod_operator": "True",
-				"airflow_version":         "3.3.2",
-				"airflow_kpo_in_cluster":  "False",
-			},
-			Annotations: map[string]string{keys.Timeout: timeout.String()},
-		},
-		Spec: corev1.PodSpec{
-			RestartPolicy: corev1.RestartPolicyNever,
-			NodeSelector:  map[string]string{"kubernetes.io/hostname": testenv.NodeNamePrefix + "0"},
-			Containers: []corev1.Container{{
-				Name:    "base",
-				Image:   "alpine:3.20",
-				Command: []string{"sh", "-c"},
-				Args:    []string{script},
-			}},
-		},
-	}
+	p := testenv.KPOPod(ns, script)
+	p.Annotations = map[string]string{keys.Timeout: timeout.String()}
+	p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": testenv.NodeNamePrefix + "0"}
+	return p
 }
 
 // gated holds the pod back from scheduling until ungate: its start, and so
