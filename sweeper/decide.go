@@ -57,6 +57,9 @@ type Action struct {
 	Deadline time.Time
 	// ActiveDeadlineSeconds is the value to lower to (Lower).
 	ActiveDeadlineSeconds int64
+	// AtDeadline marks the Lower made once the deadline has come, to have the
+	// kubelet stop the pod now rather than at its next sync.
+	AtDeadline bool
 	// Due is when the deletion became due, for the lag metric (Delete).
 	Due time.Time
 	// Why says why the pod is deleted (Delete).
@@ -151,8 +154,19 @@ func Decide(pod Pod, now time.Time, cfg Config) Action {
 	// ends the pod at its deadline. A pod that started after its deadline
 	// gets the minimum, 1, and the kubelet stops it at once.
 	fit := max(deadline.RemainingSeconds(at, pod.Started), 1)
-	if ads := pod.ActiveDeadlineSeconds; ads == nil || *ads > fit {
-		return Action{Kind: Lower, At: due, Deadline: at, ActiveDeadlineSeconds: fit}
+	ads := pod.ActiveDeadlineSeconds
+	if now.Before(at) {
+		if ads == nil || *ads > fit {
+			return Action{Kind: Lower, At: at, Deadline: at, ActiveDeadlineSeconds: fit}
+		}
+		return Action{Kind: Wait, At: at, Deadline: at}
+	}
+	// The deadline has come. Left alone, the kubelet notices it at the next
+	// whole second after it (fit is rounded up) and at its next 1s sync
+	// after that: up to 2s late. A spec update makes it sync the pod now,
+	// and one second less is already past, so it stops the pod at once.
+	if expired := max(fit-1, 1); ads == nil || *ads > expired {
+		return Action{Kind: Lower, At: due, Deadline: at, ActiveDeadlineSeconds: expired, AtDeadline: true}
 	}
 	return Action{Kind: Wait, At: due, Deadline: at}
 }

@@ -77,32 +77,44 @@ func TestDecide(t *testing.T) {
 		"pending past the deadline: delete": {
 			pod: newPod(ads(30)), now: at(time.Hour),
 			want: Action{Kind: Delete, Deadline: deadlineAt, Due: deadlineAt, Why: WhyNeverStarted}},
-		"started with ADS 3600: lower to the budget from start": {
+		"started with ADS 3600: lower to the budget from start, look again at the deadline": {
 			pod: newPod(started(created.Add(20*time.Second)), ads(3600)), now: created.Add(21 * time.Second),
-			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadlineAt, ActiveDeadlineSeconds: 40}},
+			want: Action{Kind: Lower, At: deadlineAt, Deadline: deadlineAt, ActiveDeadlineSeconds: 40}},
 		"started without ADS: set it": {
 			pod: newPod(started(created.Add(20 * time.Second))), now: created.Add(21 * time.Second),
-			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadlineAt, ActiveDeadlineSeconds: 40}},
+			want: Action{Kind: Lower, At: deadlineAt, Deadline: deadlineAt, ActiveDeadlineSeconds: 40}},
 		"budget from start rounds up": {
 			pod: newPod(started(created.Add(20*time.Second+time.Millisecond)), ads(3600)), now: created.Add(21 * time.Second),
-			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadlineAt, ActiveDeadlineSeconds: 40}},
-		"started with a lower ADS: keep it, wait for deadline + grace": {
+			want: Action{Kind: Lower, At: deadlineAt, Deadline: deadlineAt, ActiveDeadlineSeconds: 40}},
+		"started with a lower ADS: keep it, wait for the deadline": {
 			pod: newPod(started(created.Add(20*time.Second)), ads(10)), now: created.Add(21 * time.Second),
-			want: Action{Kind: Wait, At: at(15 * time.Second), Deadline: deadlineAt}},
+			want: Action{Kind: Wait, At: deadlineAt, Deadline: deadlineAt}},
 		"started with exactly the budget: keep it": {
 			pod: newPod(started(created.Add(20*time.Second)), ads(40)), now: created.Add(21 * time.Second),
-			want: Action{Kind: Wait, At: at(15 * time.Second), Deadline: deadlineAt}},
+			want: Action{Kind: Wait, At: deadlineAt, Deadline: deadlineAt}},
 		"started after the deadline, within grace: lower to 1 so the kubelet stops it": {
 			pod: newPod(started(at(5*time.Second)), ads(3600)), now: at(6 * time.Second),
-			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadlineAt, ActiveDeadlineSeconds: 1}},
-		"running past the deadline, within grace: the kubelet's turn": {
-			pod: newPod(started(created), ads(60)), now: at(14 * time.Second),
+			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadlineAt, ActiveDeadlineSeconds: 1, AtDeadline: true}},
+		"at the deadline: one second less, so the kubelet syncs the pod now and stops it": {
+			pod: newPod(started(created), ads(60)), now: deadlineAt,
+			want: Action{Kind: Lower, At: at(15 * time.Second), Deadline: deadlineAt, ActiveDeadlineSeconds: 59, AtDeadline: true}},
+		"at a fractional deadline: its whole seconds from start are already past": {
+			pod: newPod(started(created.Add(20*time.Second)), ads(41),
+				annotations(map[string]string{keys.Deadline: deadline.Format(deadlineAt.Add(300 * time.Millisecond))})),
+			now: deadlineAt.Add(300 * time.Millisecond),
+			want: Action{Kind: Lower, At: at(15*time.Second + 300*time.Millisecond), Deadline: deadlineAt.Add(300 * time.Millisecond),
+				ActiveDeadlineSeconds: 40, AtDeadline: true}},
+		"past the deadline, already lowered: the kubelet's turn": {
+			pod: newPod(started(created), ads(59)), now: at(14 * time.Second),
+			want: Action{Kind: Wait, At: at(15 * time.Second), Deadline: deadlineAt}},
+		"past the deadline with a lower ADS of its own: the kubelet's turn": {
+			pod: newPod(started(created), ads(10)), now: at(time.Second),
 			want: Action{Kind: Wait, At: at(15 * time.Second), Deadline: deadlineAt}},
 		"running after deadline + grace: delete": {
 			pod: newPod(started(created), ads(60)), now: at(15 * time.Second),
 			want: Action{Kind: Delete, Deadline: deadlineAt, Due: at(15 * time.Second), Why: WhyStillRunning}},
 		"terminationGracePeriodSeconds 30, past deadline + kubelet grace: the kubelet may still be stopping it": {
-			pod: newPod(started(created), ads(60), grace(30)), now: at(44 * time.Second),
+			pod: newPod(started(created), ads(59), grace(30)), now: at(44 * time.Second),
 			want: Action{Kind: Wait, At: at(45 * time.Second), Deadline: deadlineAt}},
 		"terminationGracePeriodSeconds 30, past deadline + 30s + kubelet grace: delete": {
 			pod: newPod(started(created), ads(60), grace(30)), now: at(45 * time.Second),
@@ -117,7 +129,7 @@ func TestDecide(t *testing.T) {
 			pod: newPod(started(created), ads(60), label(AlreadyCheckedLabel, "True")), now: at(-time.Second),
 			want: Action{Kind: Wait, At: deadlineAt, Deadline: deadlineAt}},
 		"already_checked=False is not KPO giving up": {
-			pod: newPod(started(created), ads(60), label(AlreadyCheckedLabel, "False")), now: at(time.Second),
+			pod: newPod(started(created), ads(59), label(AlreadyCheckedLabel, "False")), now: at(time.Second),
 			want: Action{Kind: Wait, At: at(15 * time.Second), Deadline: deadlineAt}},
 		"succeeded: KPO owns it": {
 			pod: newPod(started(created), phase(corev1.PodSucceeded)), now: at(time.Hour), want: Action{Kind: None}},

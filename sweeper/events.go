@@ -60,6 +60,10 @@ func lowerNote(pod *corev1.Pod, a Action, dryRun bool) string {
 	if ads := pod.Spec.ActiveDeadlineSeconds; ads != nil {
 		from = fmt.Sprint(*ads)
 	}
+	if a.AtDeadline {
+		return note(fmt.Sprintf("%s activeDeadlineSeconds %s -> %d so the kubelet stops the pod now: its execution deadline %s has come%s",
+			verb, from, a.ActiveDeadlineSeconds, deadline.Format(a.Deadline), identity(pod)))
+	}
 	return note(fmt.Sprintf("%s activeDeadlineSeconds %s -> %d so the kubelet stops the pod at its execution deadline %s%s",
 		verb, from, a.ActiveDeadlineSeconds, deadline.Format(a.Deadline), identity(pod)))
 }
