@@ -120,7 +120,7 @@ func waitReconciles(t *testing.T, p *proc, atLeast float64) {
 	require.Eventually(t, func() bool { return reconciles(t, p) >= atLeast }, 30*time.Second, 50*time.Millisecond)
 }
 
-const identity = "(dag_id=kpo_deferrable_execution_timeout_repro task_id=run_long_pod run_id=manual__2026-05-20T100000.0000000000-4b5c6d7e8 try_number=1)"
+const identity = "(dag_id=kpo_deferrable_execution_timeout_repro task_id=run_long_pod run_id=manual__2026-12-01T000000.0000000000-4b5c6d7e8 try_number=1)"
 
 func TestSweeperDeletesUnscheduledPodAfterDeadline(t *testing.T) {
 	t.Parallel()
