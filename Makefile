@@ -46,6 +46,25 @@ E2E_RUN ?= .
 e2e-airflow: bin-tools airflow-venvs
 	APD_E2E_AIRFLOW=1 APD_E2E_VENVS="$(E2E_VENVS)" $(GO) test -count=1 -v -timeout 60m -run '$(E2E_RUN)' ./test/e2e/ 2>&1 | grep -v '^{'
 
+## e2e: the whole matrix of docs/airflow.md (rows 1-6, without and with us, in every
+## venv; about 45 min on 2 cores, E2E_PARALLEL venvs at once), then e2e-table.
+## E2E_VENVS="name ..." runs some venvs only (their results are replaced, the rest kept);
+## E2E_CELLS (a go test -run pattern under TestMatrix, e.g. 'TestMatrix/.*/.*/triggerer-down/row5')
+## reruns some cells and keeps every other result.
+E2E_PARALLEL ?= 2
+E2E_CELLS ?=
+.PHONY: e2e e2e-table
+e2e: bin-tools airflow-venvs
+	status=0; APD_E2E_AIRFLOW=1 APD_E2E_VENVS="$(E2E_VENVS)" APD_E2E_PARALLEL=$(E2E_PARALLEL) \
+	  APD_E2E_RESULTS=$(CURDIR)/test/e2e/results APD_E2E_RESULTS_KEEP=$(if $(E2E_CELLS),1,0) \
+	  $(GO) test -count=1 -v -parallel 32 -timeout 120m -run '$(if $(E2E_CELLS),$(E2E_CELLS),^TestMatrix$$)' \
+	  ./test/e2e/ 2>&1 | grep -v '^{' | tee bin/e2e$(if $(E2E_CELLS),-cells).log || status=$$?; \
+	$(MAKE) e2e-table; exit $$status
+
+## e2e-table: rewrite the matrix in docs/airflow.md from test/e2e/results.
+e2e-table:
+	$(GO) run ./test/e2e/matrixtable -results test/e2e/results -doc docs/airflow.md
+
 ## test: everything CI runs.
 test: bin-tools airflow-venvs lint
 	$(GO) -C test/tools test -count=1 ./hollownode/runtime/
@@ -64,7 +83,7 @@ lint:
 ## FUZZMINIMIZE: the instrumented admission handler is slow enough that the
 ## default 60s cap leaves the fuzzer minimizing ("0/sec") most of the time.
 fuzz:
-	@for pkg in ./deadline/ ./webhook/; do \
+	@for pkg in ./deadline/ ./webhook/ ./sweeper/; do \
 	  for target in $$($(GO) test -list '$(FUZZ)' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$target ($(FUZZTIME))"; \
 	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $(FUZZFLAGS) $$pkg; \

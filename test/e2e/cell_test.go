@@ -28,7 +28,9 @@ type cell struct {
 	e                  *env
 	name               string
 	dag, task, runID   string
-	mapIndex           int
+	mapIndex           int  // -1: not mapped
+	try                int  // 0: whichever try runs; else only this try's pod and log
+	anyTryPod          bool // watch the run's pod whatever its try_number label (a reattached pod)
 	budget             time.Duration
 	mu                 sync.Mutex
 	states             []stamped[string] // each task state, when first seen
@@ -51,16 +53,44 @@ type stamped[T any] struct {
 // them.
 func runCell(t *testing.T, e *env, name, dag, task string, budget time.Duration) *cell {
 	t.Helper()
-	c := &cell{e: e, name: name, dag: dag, task: task, mapIndex: -1, budget: budget, watchDone: make(chan struct{})}
-	var err error
-	c.runID, err = e.airflow.Trigger(context.Background(), dag)
+	runID, err := e.airflow.Trigger(context.Background(), dag)
 	require.NoError(t, err)
-	t.Logf("%s: triggered %s run %s", name, dag, c.runID)
+	t.Logf("%s: triggered %s run %s", name, dag, runID)
+	return watchCell(t, e, name, dag, task, runID, -1, 0, budget)
+}
+
+// watchCell watches one task instance of an existing run: one map index
+// (-1 when not mapped) and one try (0: any), and the pod KPO labels for it.
+func watchCell(t *testing.T, e *env, name, dag, task, runID string, mapIndex, try int, budget time.Duration,
+	opts ...func(*cell)) *cell {
+	t.Helper()
+	c := &cell{e: e, name: name, dag: dag, task: task, runID: runID, mapIndex: mapIndex, try: try, budget: budget,
+		watchDone: make(chan struct{})}
+	for _, o := range opts {
+		o(c)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stopWatch = cancel
 	go c.watchPod(ctx)
 	t.Cleanup(c.stop)
 	return c
+}
+
+// anyTryPod makes a try's cell watch the run's pod whatever its try_number:
+// KPO reattaches a try to an earlier try's pod that still runs
+// (reattach_on_restart, the default).
+func anyTryPod(c *cell) { c.anyTryPod = true }
+
+// podLabels selects the cell's pod by the labels KPO puts on it.
+func (c *cell) podLabels() client.MatchingLabels {
+	l := client.MatchingLabels{"run_id": c.runID}
+	if c.mapIndex >= 0 {
+		l["map_index"] = fmt.Sprint(c.mapIndex)
+	}
+	if c.try > 0 && !c.anyTryPod {
+		l["try_number"] = fmt.Sprint(c.try)
+	}
+	return l
 }
 
 func (c *cell) stop() {
@@ -75,7 +105,7 @@ func (c *cell) watchPod(ctx context.Context) {
 	last := ""
 	for ctx.Err() == nil {
 		var pods corev1.PodList
-		err := c.e.client.List(ctx, &pods, client.InNamespace("default"), client.MatchingLabels{"run_id": c.runID})
+		err := c.e.client.List(ctx, &pods, client.InNamespace("default"), c.podLabels())
 		now := time.Now()
 		if err == nil {
 			desc := "none"
@@ -139,8 +169,7 @@ func (c *cell) observe(ti airflowenv.TaskInstance) {
 // waitStarted waits until the try has a start date.
 func (c *cell) waitStarted(t *testing.T) airflowenv.TaskInstance {
 	t.Helper()
-	ti, err := c.e.airflow.WaitTaskState(context.Background(), c.dag, c.runID, c.task, c.mapIndex,
-		[]string{"running", "deferred", "success", "failed", "up_for_retry"}, 4*time.Minute, c.observe)
+	ti, err := c.wait([]string{"running", "deferred", "success", "failed", "up_for_retry"}, 4*time.Minute)
 	require.NoError(t, err)
 	require.False(t, ti.Start.IsZero(), "started task without start_date: %v", ti)
 	return ti
@@ -166,7 +195,7 @@ func (c *cell) waitPod(t *testing.T) {
 func (c *cell) stateAt(t *testing.T, instant time.Time) airflowenv.TaskInstance {
 	t.Helper()
 	for {
-		ti, err := c.e.airflow.TaskInstance(context.Background(), c.dag, c.runID, c.task, c.mapIndex)
+		ti, err := c.read()
 		require.NoError(t, err)
 		c.observe(ti)
 		if !time.Now().Before(instant) {
@@ -180,8 +209,24 @@ func (c *cell) stateAt(t *testing.T, instant time.Time) airflowenv.TaskInstance 
 // is false when it did not end in time.
 func (c *cell) waitEnd(t *testing.T, timeout time.Duration) (airflowenv.TaskInstance, bool) {
 	t.Helper()
-	ti, err := c.e.airflow.WaitTaskState(context.Background(), c.dag, c.runID, c.task, c.mapIndex, terminal, timeout, c.observe)
+	ti, err := c.wait(terminal, timeout)
 	return ti, err == nil
+}
+
+// read returns the cell's task instance now (its try, when it has one).
+func (c *cell) read() (airflowenv.TaskInstance, error) {
+	if c.try > 0 {
+		return c.e.airflow.Try(context.Background(), c.dag, c.runID, c.task, c.mapIndex, c.try)
+	}
+	return c.e.airflow.TaskInstance(context.Background(), c.dag, c.runID, c.task, c.mapIndex)
+}
+
+// wait polls until the cell's task instance (or try) is in one of states.
+func (c *cell) wait(states []string, timeout time.Duration) (airflowenv.TaskInstance, error) {
+	if c.try > 0 {
+		return c.e.airflow.WaitTryState(context.Background(), c.dag, c.runID, c.task, c.mapIndex, c.try, states, timeout, c.observe)
+	}
+	return c.e.airflow.WaitTaskState(context.Background(), c.dag, c.runID, c.task, c.mapIndex, states, timeout, c.observe)
 }
 
 // report logs what the cell saw: states, pod changes, events, and the task
@@ -217,7 +262,11 @@ func (c *cell) report(t *testing.T, deadline time.Time, ti airflowenv.TaskInstan
 		}
 	}
 	var lines []string
-	if log, err := c.e.airflow.TaskLog(c.dag, c.runID, c.task, c.mapIndex, max(ti.TryNumber, 1)); err == nil {
+	try := c.try
+	if try == 0 {
+		try = max(ti.TryNumber, 1)
+	}
+	if log, err := c.e.airflow.TaskLog(c.dag, c.runID, c.task, c.mapIndex, try); err == nil {
 		lines = whyLines(log)
 		b.WriteString("  task log (selected lines):\n")
 		for _, line := range lines {
@@ -231,7 +280,7 @@ func (c *cell) report(t *testing.T, deadline time.Time, ti airflowenv.TaskInstan
 }
 
 var why = regexp.MustCompile(`(?i)(error|exception|timeout|timed out|deadline|fail|success|not found|deleted|` +
-	`pending|trigger|defer|terminat|marking|pod .*(phase|status)|container|already_checked|reason)`)
+	`pending|trigger|defer|terminat|marking|pod .*(phase|status)|container|already_checked|reason|return code|signal)`)
 
 // whyLines picks the task-log lines that say what happened, without the
 // framework noise. Airflow 3 writes JSON lines (structlog): each is shown as

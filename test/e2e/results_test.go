@@ -25,7 +25,8 @@ type cellResult struct {
 	Task           string     `json:"task"`
 	MapIndex       int        `json:"mapIndex"`
 	Deadline       time.Time  `json:"deadline"`
-	FinalState     string     `json:"finalState"`
+	FinalState     string     `json:"finalState"` // the state when the cell stopped watching
+	ObservedAfter  float64    `json:"observedUntilAfterDeadlineSeconds"`
 	TryNumber      int        `json:"tryNumber"`
 	EndAfter       *float64   `json:"taskEndAfterDeadlineSeconds,omitempty"`
 	PodGoneAfter   *float64   `json:"podGoneAfterDeadlineSeconds,omitempty"`
@@ -40,6 +41,18 @@ type relative struct {
 	After float64 `json:"afterDeadlineSeconds"`
 }
 
+// clearResults removes a venv's earlier results, so that the table is of
+// one run; APD_E2E_RESULTS_KEEP=1 keeps them (a run of some cells only
+// replaces those).
+func clearResults(t *testing.T, venv string) {
+	t.Helper()
+	if dir := os.Getenv("APD_E2E_RESULTS"); dir != "" && os.Getenv("APD_E2E_RESULTS_KEEP") != "1" {
+		if err := os.RemoveAll(filepath.Join(dir, venv)); err != nil {
+			t.Errorf("clearing earlier results: %v", err)
+		}
+	}
+}
+
 // save writes the cell's result; c.mu is held by the caller.
 func (c *cell) save(t *testing.T, deadline time.Time, ti airflowenv.TaskInstance, events, lines []string) {
 	t.Helper()
@@ -51,7 +64,7 @@ func (c *cell) save(t *testing.T, deadline time.Time, ti airflowenv.TaskInstance
 	r := cellResult{
 		Cell: c.name, Venv: c.e.venv, Airflow: c.e.airflow.Version, Provider: c.e.airflow.Provider,
 		WithDeadlines: strings.HasSuffix(c.name, "/with"), DAG: c.dag, Task: c.task, MapIndex: c.mapIndex,
-		Deadline: deadline, FinalState: ti.State, TryNumber: ti.TryNumber, Events: events, TaskLogExcerpt: lines,
+		Deadline: deadline, FinalState: ti.State, ObservedAfter: after(time.Now()), TryNumber: ti.TryNumber, Events: events, TaskLogExcerpt: lines,
 	}
 	if !ti.End.IsZero() {
 		v := after(ti.End)

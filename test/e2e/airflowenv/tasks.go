@@ -204,3 +204,68 @@ func toInt(v any) int {
 		return 0
 	}
 }
+
+// Try returns one try of a task instance: the task_instance row while it is
+// that try, else the row Airflow archived for it in task_instance_history
+// (Airflow >= 2.10) when the next try was scheduled. Airflow archives a try
+// that was not finished, UP_FOR_RETRY included, as FAILED (record_ti); a try
+// followed by another was retried, so Try reports it as up_for_retry.
+func (a *Airflow) Try(ctx context.Context, dagID, runID, taskID string, mapIndex, try int) (TaskInstance, error) {
+	ti, err := a.TaskInstance(ctx, dagID, runID, taskID, mapIndex)
+	if err != nil || ti.TryNumber == try {
+		return ti, err
+	}
+	if ti.TryNumber < try {
+		// Not that far yet: the try has no state of its own.
+		return TaskInstance{DagID: dagID, RunID: runID, TaskID: taskID, MapIndex: mapIndex, TryNumber: try}, nil
+	}
+	rows, err := a.Query(ctx, `SELECT coalesce(state, ''), start_date, end_date, coalesce(pid, 0), coalesce(hostname, '')
+		FROM task_instance_history WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ? AND try_number = ?`,
+		dagID, runID, taskID, mapIndex, try)
+	if err != nil {
+		return TaskInstance{}, err
+	}
+	if len(rows) != 1 {
+		return TaskInstance{}, fmt.Errorf("try %d of %s/%s/%s[%d]: %d history rows", try, dagID, runID, taskID, mapIndex, len(rows))
+	}
+	h := TaskInstance{DagID: dagID, RunID: runID, TaskID: taskID, MapIndex: mapIndex, TryNumber: try,
+		State: fmt.Sprint(rows[0][0]), PID: toInt(rows[0][3]), Hostname: fmt.Sprint(rows[0][4])}
+	if h.Start, err = parseTime(rows[0][1]); err != nil {
+		return TaskInstance{}, err
+	}
+	if h.End, err = parseTime(rows[0][2]); err != nil {
+		return TaskInstance{}, err
+	}
+	if h.State == "failed" {
+		h.State = "up_for_retry"
+	}
+	return h, nil
+}
+
+// WaitTryState is WaitTaskState for one try (see Try).
+func (a *Airflow) WaitTryState(ctx context.Context, dagID, runID, taskID string, mapIndex, try int, states []string,
+	timeout time.Duration, observed func(TaskInstance)) (TaskInstance, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last TaskInstance
+	var lastErr error
+	for {
+		ti, err := a.Try(ctx, dagID, runID, taskID, mapIndex, try)
+		if err == nil {
+			last = ti
+			if observed != nil {
+				observed(ti)
+			}
+			if slices.Contains(states, ti.State) {
+				return ti, nil
+			}
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return last, fmt.Errorf("try %d of %s/%s/%s[%d] not in %v after %s: last %v (error %v)\n%s", try, dagID, runID,
+				taskID, mapIndex, states, timeout, last, lastErr, a.describe(15))
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"os"
+	"strconv"
+	"testing"
+)
+
+// allVenvs are the venvs `make airflow-venvs` creates: Airflow 3.3.2 with
+// each provider of the matrix, and Airflow 2.11.2.
+var allVenvs = []string{
+	"af3.3.2-k8s10.17.0", "af3.3.2-k8s10.17.1", "af3.3.2-k8s10.18.0", "af3.3.2-k8s10.25.0", "af2.11.2-k8s10.25.0",
+}
+
+// TestMatrix runs the whole matrix of issue 10 (`make e2e`): rows 1-6, each
+// once without and once with airflow-pod-deadline, in every venv. Each venv
+// has its own cluster and Airflow; APD_E2E_PARALLEL (default 2) of them run
+// at once. Within a phase the rows run side by side on Airflow 3, except
+// row 4 (it stops the triggerer), which runs with row 5 (not deferrable)
+// only. On Airflow 2 they run one after another: its SequentialExecutor
+// runs every start and every resume of a deferred task in one slot, so
+// tries whose deadlines coincide queue for it (a resume waited 100 s with
+// six rows at once) and the time measured would be the queue's.
+func TestMatrix(t *testing.T) {
+	all := venvs(t, allVenvs...)
+	slots := make(chan struct{}, parallelVenvs())
+	for _, venv := range all {
+		t.Run(venv, func(t *testing.T) {
+			t.Parallel()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			clearResults(t, venv)
+			e := startEnv(t, venv)
+			for _, with := range []bool{false, true} {
+				phase := "without"
+				if with {
+					e.deleteAllPods(t)
+					e.withDeadlines(t)
+					phase = "with"
+				}
+				t.Run(phase, func(t *testing.T) {
+					t.Run("deferred", func(t *testing.T) {
+						cell := e.cellRunner(t)
+						cell("row1", func(t *testing.T) {
+							if with {
+								row1With(t, e)
+							} else {
+								row1Without(t, e)
+							}
+						})
+						cell("row2", func(t *testing.T) {
+							if with {
+								row2With(t, e)
+							} else {
+								row2Without(t, e)
+							}
+						})
+						cell("row3", func(t *testing.T) { row3(t, e, with) })
+						cell("row6-mapped", func(t *testing.T) { row6Mapped(t, e, with) })
+						cell("row6-retry", func(t *testing.T) { row6Retry(t, e, with) })
+						if with {
+							cell("refused", func(t *testing.T) { refusedWith(t, e) })
+						}
+					})
+					t.Run("triggerer-down", func(t *testing.T) {
+						cell := e.cellRunner(t)
+						cell("row4", func(t *testing.T) { row4(t, e, with) })
+						cell("row5", func(t *testing.T) { row5(t, e, with) })
+					})
+				})
+			}
+			e.deleteAllPods(t)
+		})
+	}
+}
+
+// cellRunner returns how a phase runs its cells: as parallel subtests on
+// Airflow 3, one at a time on Airflow 2 (see TestMatrix).
+func (e *env) cellRunner(t *testing.T) func(name string, f func(t *testing.T)) {
+	return func(name string, f func(t *testing.T)) {
+		t.Run(name, func(t *testing.T) {
+			if e.airflow.Major >= 3 {
+				t.Parallel()
+			}
+			f(t)
+		})
+	}
+}
+
+func parallelVenvs() int {
+	if n, err := strconv.Atoi(os.Getenv("APD_E2E_PARALLEL")); err == nil && n > 0 {
+		return n
+	}
+	return 2
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestReplaceKeepsTheRest(t *testing.T) {
+	md := []byte("intro\n" + beginMarker + "\nold\n" + endMarker + "\nafter\n")
+	out, err := replace(md, "new\n")
+	require.NoError(t, err)
+	assert.Equal(t, "intro\n"+beginMarker+"\nnew\n"+endMarker+"\nafter\n", string(out))
+	_, err = replace([]byte("no markers"), "x")
+	assert.Error(t, err)
+}
+
+func TestCells(t *testing.T) {
+	end := 14.2
+	tests := map[string]struct {
+		r                 result
+		state, ended, pod string
+	}{
+		"failed by the kubelet": {
+			r: result{FinalState: "failed", EndAfter: &end, ObservedAfter: 15,
+				Pod: []relative{{"phase=Pending", -30}, {"phase=Running node=hollow-node-0", -28}, {"phase=Failed reason=DeadlineExceeded node=hollow-node-0", 1.6}}},
+			state: "FAILED", ended: "+14.2 s", pod: "Failed/DeadlineExceeded +1.6 s",
+		},
+		"still deferred": {
+			r:     result{FinalState: "deferred", ObservedAfter: 60, Pod: []relative{{"phase=Running node=hollow-node-0", -28}}},
+			state: "DEFERRED at +60 s", ended: "—", pod: "still Running at +60 s",
+		},
+		"gone": {
+			r:     result{FinalState: "failed", EndAfter: &end, Pod: []relative{{"phase=Pending", -30}, {"gone", 0.4}}},
+			state: "FAILED", ended: "+14.2 s", pod: "gone +0.4 s",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.state, taskState(tc.r))
+			assert.Equal(t, tc.ended, taskEnd(tc.r))
+			assert.Equal(t, tc.pod, podEnd(tc.r))
+		})
+	}
+}
+
+func TestWhyPrefersTheTriggerEvent(t *testing.T) {
+	lines := []string{
+		"2026-12-02T04:00:00.000000Z info Pausing task as DEFERRED. dag_id=x",
+		"2026-12-02T04:00:30.000000Z error Trigger emitted an failed event, failing the task: Container state failed",
+		"2026-12-02T04:00:30.100000Z error Task failed with exception\n      AirflowException: Pod x returned a failure.",
+	}
+	assert.Equal(t, "Trigger emitted an failed event, failing the task: Container state failed", why(lines))
+	assert.Equal(t, "AirflowException: Pod x returned a failure.", why(lines[2:]))
+	assert.Equal(t, "Task failed with exception → ApiException: (403)",
+		why([]string{"2026-12-02T04:37:35.172494Z error Task failed with exception\n      ApiException: (403)"}))
+	assert.Equal(t, "Pausing task as DEFERRED. dag_id=x", why(lines[:1]))
+	assert.Equal(t, "DeadlineExceeded, Killing", eventReasons([]string{"Normal Scheduled: x", "Normal DeadlineExceeded: Pod was active",
+		"Normal Killing: Stopping", "Normal DeadlineExceeded: again"}))
+	assert.True(t, versionLess("10.9.0", "10.17.1"))
+}
