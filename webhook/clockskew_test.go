@@ -264,7 +264,9 @@ func TestClockSkewSweeperRoundsUp(t *testing.T) {
 func TestClockSkewSweeperBackstop(t *testing.T) {
 	scfg := sweeper.Config{Keys: skewKeys, KubeletGrace: 15 * time.Second}
 	at := webhookNow.Add(time.Minute)
-	pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, ptr.To[int64](50))
+	// 49: lowered once more at the deadline (50 fits it from the start at +10s),
+	// so only the backstop is left.
+	pod := skewPod(map[string]string{skewKeys.Deadline: deadline.Format(at)}, ptr.To[int64](49))
 	pod.CreationTimestamp = metav1.NewTime(webhookNow)
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To[int64](30)
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: ptr.To(metav1.NewTime(webhookNow.Add(10 * time.Second)))}

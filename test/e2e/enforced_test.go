@@ -128,3 +128,38 @@ func requireFitsBudget(t *testing.T, c *cell, deadline time.Time, end airflowenv
 	}
 	assert.Equal(t, "success", end.State, "%s: a try that fits its budget succeeds", c.name)
 }
+
+// begin waits until the cell's try has started and its pod exists, and
+// returns the deadline the cluster enforces on it.
+func (c *cell) begin(t *testing.T) time.Time {
+	t.Helper()
+	started := c.waitStarted(t)
+	c.waitPod(t)
+	return enforcedDeadline(t, c, started)
+}
+
+// recordWithout is a cell without airflow-pod-deadline: it records the task
+// and its pod until `until` and requires only that the task did not
+// succeed; what the provider does alone is the finding.
+func (c *cell) recordWithout(t *testing.T, deadline, until time.Time) airflowenv.TaskInstance {
+	t.Helper()
+	at := c.stateAt(t, until)
+	c.report(t, deadline, at)
+	t.Logf("%s: at deadline%+.0fs task %s, pod %s", c.name, until.Sub(deadline).Seconds(), at.State, c.lastPod())
+	assert.NotEqual(t, "success", at.State, "%s: a task past its execution_timeout must not succeed", c.name)
+	return at
+}
+
+// requireEnforced is a cell with airflow-pod-deadline: it waits for the
+// try's end and requires it FAILED or UP_FOR_RETRY within taskWithin of
+// from (the deadline, or when Airflow was whole again), and the pod stopped
+// within podWithin of the deadline.
+func (c *cell) requireEnforced(t *testing.T, deadline, from time.Time) airflowenv.TaskInstance {
+	t.Helper()
+	end, ended := c.waitEnd(t, time.Until(from.Add(taskWithin+30*time.Second)))
+	c.waitPodStopped(deadline) // a try can end before its deadline (row 5): the pod's end comes later
+	c.report(t, deadline, end)
+	requireTaskFailed(t, c, from, end, ended)
+	requirePodStopped(t, c, deadline)
+	return end
+}

@@ -15,9 +15,7 @@ import (
 // budget.
 func row2Without(t *testing.T, e *env) {
 	c := runCell(t, e, "row2/without", "apd_never_scheduled", "run_long_pod", 30*time.Second)
-	started := c.waitStarted(t)
-	c.waitPod(t)
-	deadline := enforcedDeadline(t, c, started)
+	deadline := c.begin(t)
 	at60 := c.stateAt(t, deadline.Add(60*time.Second))
 	t.Logf("row2/without: task state at deadline+60s: %v", at60)
 	end, ended := c.waitEnd(t, time.Until(deadline.Add(150*time.Second+90*time.Second)))
@@ -30,9 +28,7 @@ func row2Without(t *testing.T, e *env) {
 
 func row2With(t *testing.T, e *env) {
 	c := runCell(t, e, "row2/with", "apd_never_scheduled", "run_long_pod", 30*time.Second)
-	started := c.waitStarted(t)
-	c.waitPod(t)
-	deadline := enforcedDeadline(t, c, started)
+	deadline := c.begin(t)
 	end, ended := c.waitEnd(t, time.Until(deadline.Add(150*time.Second+60*time.Second)))
 	c.report(t, deadline, end)
 	require.NotNil(t, c.activeDeadline, "the webhook clamps activeDeadlineSeconds")

@@ -19,9 +19,7 @@ const triggererBackAfter = 15 * time.Second
 // run beside it.
 func row4(t *testing.T, e *env, with bool) {
 	c := runCell(t, e, withName("row4", with), seedDAG, seedTask, 30*time.Second)
-	started := c.waitStarted(t)
-	c.waitPod(t)
-	deadline := enforcedDeadline(t, c, started)
+	deadline := c.begin(t)
 	_, err := c.wait([]string{"deferred"}, 2*time.Minute)
 	require.NoError(t, err, "the seed task defers")
 	c.waitPodRunning(t)
@@ -45,14 +43,8 @@ func row4(t *testing.T, e *env, with bool) {
 	back := time.Now()
 
 	if !with {
-		at := c.stateAt(t, back.Add(60*time.Second))
-		c.report(t, deadline, at)
-		t.Logf("%s: 60s after the triggerer came back: task %s, pod %s", c.name, at.State, c.lastPod())
-		assert.NotEqual(t, "success", at.State, "a task past its execution_timeout must not succeed")
+		c.recordWithout(t, deadline, back.Add(60*time.Second))
 		return
 	}
-	end, ended := c.waitEnd(t, time.Until(back.Add(taskWithin+30*time.Second)))
-	c.report(t, deadline, end)
-	requirePodStopped(t, c, deadline)
-	requireTaskFailed(t, c, back, end, ended)
+	c.requireEnforced(t, deadline, back)
 }

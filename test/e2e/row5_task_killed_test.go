@@ -15,9 +15,7 @@ import (
 // process (its supervisor, or the heartbeat timeout, set to 20s here).
 func row5(t *testing.T, e *env, with bool) {
 	c := runCell(t, e, withName("row5", with), "apd_non_deferrable", seedTask, 30*time.Second)
-	started := c.waitStarted(t)
-	c.waitPod(t)
-	deadline := enforcedDeadline(t, c, started)
+	deadline := c.begin(t)
 	c.waitPodRunning(t)
 	var pid int
 	require.Eventually(t, func() bool {
@@ -30,16 +28,9 @@ func row5(t *testing.T, e *env, with bool) {
 	require.True(t, killed.Before(deadline), "the kill must come before the deadline (came %s after it)", killed.Sub(deadline))
 
 	if !with {
-		at60 := c.stateAt(t, deadline.Add(60*time.Second))
-		c.report(t, deadline, at60)
-		t.Logf("%s: at deadline+60s task %s, pod %s", c.name, at60.State, c.lastPod())
-		assert.NotEqual(t, "success", at60.State, "a killed task must not succeed")
+		c.recordWithout(t, deadline, deadline.Add(60*time.Second))
 		return
 	}
-	end, ended := c.waitEnd(t, time.Until(deadline.Add(taskWithin+30*time.Second)))
-	c.waitPodStopped(deadline) // the try ended before its deadline: the pod's end comes later
-	c.report(t, deadline, end)
-	requireTaskFailed(t, c, deadline, end, ended)
+	end := c.requireEnforced(t, deadline, deadline)
 	assert.False(t, end.End.Before(killed), "%s: ended %s before the kill %s", c.name, end.End, killed)
-	requirePodStopped(t, c, deadline)
 }

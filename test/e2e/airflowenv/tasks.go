@@ -116,12 +116,21 @@ func (a *Airflow) TaskInstance(ctx context.Context, dagID, runID, taskID string,
 // with every poll's reading (to record transitions).
 func (a *Airflow) WaitTaskState(ctx context.Context, dagID, runID, taskID string, mapIndex int, states []string,
 	timeout time.Duration, observed func(TaskInstance)) (TaskInstance, error) {
+	return a.waitState(ctx, fmt.Sprintf("task %s/%s/%s[%d]", dagID, runID, taskID, mapIndex), states, timeout, observed,
+		func(ctx context.Context) (TaskInstance, error) {
+			return a.TaskInstance(ctx, dagID, runID, taskID, mapIndex)
+		})
+}
+
+// waitState polls read every 500ms until its state is one of states.
+func (a *Airflow) waitState(ctx context.Context, what string, states []string, timeout time.Duration,
+	observed func(TaskInstance), read func(context.Context) (TaskInstance, error)) (TaskInstance, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last TaskInstance
 	var lastErr error
 	for {
-		ti, err := a.TaskInstance(ctx, dagID, runID, taskID, mapIndex)
+		ti, err := read(ctx)
 		if err == nil {
 			last = ti
 			if observed != nil {
@@ -134,8 +143,8 @@ func (a *Airflow) WaitTaskState(ctx context.Context, dagID, runID, taskID string
 		lastErr = err
 		select {
 		case <-ctx.Done():
-			return last, fmt.Errorf("task %s/%s/%s[%d] not in %v after %s: last %v (error %v)\n%s", dagID, runID, taskID,
-				mapIndex, states, timeout, last, lastErr, a.describe(15))
+			return last, fmt.Errorf("%s not in %v after %s: last %v (error %v)\n%s", what, states, timeout, last, lastErr,
+				a.describe(15))
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
@@ -245,27 +254,8 @@ func (a *Airflow) Try(ctx context.Context, dagID, runID, taskID string, mapIndex
 // WaitTryState is WaitTaskState for one try (see Try).
 func (a *Airflow) WaitTryState(ctx context.Context, dagID, runID, taskID string, mapIndex, try int, states []string,
 	timeout time.Duration, observed func(TaskInstance)) (TaskInstance, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var last TaskInstance
-	var lastErr error
-	for {
-		ti, err := a.Try(ctx, dagID, runID, taskID, mapIndex, try)
-		if err == nil {
-			last = ti
-			if observed != nil {
-				observed(ti)
-			}
-			if slices.Contains(states, ti.State) {
-				return ti, nil
-			}
-		}
-		lastErr = err
-		select {
-		case <-ctx.Done():
-			return last, fmt.Errorf("try %d of %s/%s/%s[%d] not in %v after %s: last %v (error %v)\n%s", try, dagID, runID,
-				taskID, mapIndex, states, timeout, last, lastErr, a.describe(15))
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
+	return a.waitState(ctx, fmt.Sprintf("try %d of %s/%s/%s[%d]", try, dagID, runID, taskID, mapIndex), states, timeout,
+		observed, func(ctx context.Context) (TaskInstance, error) {
+			return a.Try(ctx, dagID, runID, taskID, mapIndex, try)
+		})
 }
