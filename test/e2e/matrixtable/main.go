@@ -257,7 +257,7 @@ func why(lines []string) string {
 	return ""
 }
 
-var prefixRE = regexp.MustCompile(`^(\[[^\]]*\]\s*)?(\{[^}]*\}\s*)?(\S+T\S+\s+)?((info|warning|error|INFO|WARNING|ERROR)\s+-?\s*)?`)
+var prefixRE = regexp.MustCompile(`^(\[[^\]]*\]\s*)?(\{[^}]*\}\s*)?(\S+T\S+\s+)?((info|warning|error|critical|INFO|WARNING|ERROR|CRITICAL)\s+-?\s*)?`)
 
 func strip(l string) string {
 	l = strings.TrimSpace(prefixRE.ReplaceAllString(strings.TrimSpace(l), ""))
