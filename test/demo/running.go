@@ -79,8 +79,11 @@ func (d *demo) kubeletStopsRunningPod(ctx context.Context) error {
 	if pod.Status.StartTime == nil || pod.Spec.ActiveDeadlineSeconds == nil {
 		return fmt.Errorf("pod %s has no startTime or activeDeadlineSeconds", name)
 	}
+	// The sweeper lowers activeDeadlineSeconds at start to end the pod at the
+	// deadline rounded up, then one second less at the deadline itself so
+	// the kubelet stops it at once: the instant is within a second of it.
 	stopAt := pod.Status.StartTime.Add(time.Duration(*pod.Spec.ActiveDeadlineSeconds) * time.Second)
-	if stopAt.Before(deadline.Truncate(time.Second)) || stopAt.After(deadline.Add(time.Second)) {
+	if stopAt.Before(deadline.Add(-time.Second)) || stopAt.After(deadline.Add(time.Second)) {
 		return fmt.Errorf("startTime %s + activeDeadlineSeconds %d = %s, want the deadline %s",
 			pod.Status.StartTime.UTC().Format(time.RFC3339), *pod.Spec.ActiveDeadlineSeconds, stopAt.UTC().Format(time.RFC3339), deadline.UTC().Format(time.RFC3339Nano))
 	}
@@ -94,7 +97,7 @@ func (d *demo) kubeletStopsRunningPod(ctx context.Context) error {
 		return fmt.Errorf("pod %s: the base container did not end with a non-zero exit code", name)
 	}
 
-	d.say("", "kubectl describe shows why it ended, and the sweeper's event from its start:")
+	d.say("", "kubectl describe shows why it ended, and the sweeper's events from its start and its deadline:")
 	if _, err := d.kubectlGrep(ctx, `^(Status|Reason|Message|Start Time|Active Deadline Seconds):|Exit Code|ActiveDeadlineClamped`,
 		"describe", "pod", name); err != nil {
 		return fmt.Errorf("kubectl describe failed: %w", err)
@@ -102,7 +105,7 @@ func (d *demo) kubeletStopsRunningPod(ctx context.Context) error {
 	if *pod.Spec.ActiveDeadlineSeconds >= admittedADS {
 		return fmt.Errorf("pod %s: activeDeadlineSeconds %d was not lowered at start (admitted with %d)", name, *pod.Spec.ActiveDeadlineSeconds, admittedADS)
 	}
-	d.passed = append(d.passed, fmt.Sprintf("running pod: activeDeadlineSeconds %d -> %d at start, stopped by the kubelet with DeadlineExceeded %.1fs after its deadline (exit code %d)",
+	d.passed = append(d.passed, fmt.Sprintf("running pod: activeDeadlineSeconds %d -> %d (lowered at start and at the deadline), stopped by the kubelet with DeadlineExceeded %.1fs after its deadline (exit code %d)",
 		admittedADS, *pod.Spec.ActiveDeadlineSeconds, stopped.Sub(deadline).Seconds(), code))
 	return nil
 }
