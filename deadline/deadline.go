@@ -24,6 +24,20 @@ const (
 	AdmittedName    = "admitted-active-deadline-seconds"
 )
 
+// Names of the try-identity annotations under the prefix. The Airflow policy
+// stamps them at CREATE with the exact strings of the try that made the pod
+// (KPO's labels are sanitized and truncated, so they cannot look a try up);
+// the sweeper's Airflow check asks Airflow about that try. Like the deadline
+// they are the creator's: an UPDATE may not add, change or remove them.
+const (
+	InstanceName  = "airflow-instance"
+	DagIDName     = "dag-id"
+	RunIDName     = "run-id"
+	TaskIDName    = "task-id"
+	MapIndexName  = "map-index"
+	TryNumberName = "try-number"
+)
+
 // ClampedFromUnset is the clamped-from value for a pod that asked for no
 // activeDeadlineSeconds at all.
 const ClampedFromUnset = "unset"
@@ -47,6 +61,8 @@ type Keys struct {
 	ClampedFrom string
 	// Admitted is the activeDeadlineSeconds the mutating webhook admitted.
 	Admitted string
+	// The try identity (see InstanceName).
+	Instance, DagID, RunID, TaskID, MapIndex, TryNumber string
 }
 
 // NewKeys returns the keys under prefix. The prefix must pass ValidatePrefix.
@@ -56,6 +72,12 @@ func NewKeys(prefix string) Keys {
 		Timeout:     prefix + "/" + TimeoutName,
 		ClampedFrom: prefix + "/" + ClampedFromName,
 		Admitted:    prefix + "/" + AdmittedName,
+		Instance:    prefix + "/" + InstanceName,
+		DagID:       prefix + "/" + DagIDName,
+		RunID:       prefix + "/" + RunIDName,
+		TaskID:      prefix + "/" + TaskIDName,
+		MapIndex:    prefix + "/" + MapIndexName,
+		TryNumber:   prefix + "/" + TryNumberName,
 	}
 }
 
