@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"k8s.io/utils/clock"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -19,20 +20,21 @@ import (
 type FileExpiry struct {
 	Dir      string
 	Interval time.Duration // how often tls.crt is read again; 0: every minute
+	// Clock times the re-reads (required), as the Rotator's times its checks.
+	Clock clock.Clock
 }
 
 // NeedLeaderElection: every replica serves, so every replica reports.
 func (f *FileExpiry) NeedLeaderElection() bool { return false }
 
-// Start reports at once, then every Interval, until ctx ends.
+// Start reports at once, then an Interval (on Clock) after each report,
+// until ctx ends.
 func (f *FileExpiry) Start(ctx context.Context) error {
 	log := logf.FromContext(ctx).WithName("cert-expiry")
 	interval := f.Interval
 	if interval <= 0 {
 		interval = time.Minute
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	for {
 		if err := f.Report(); err != nil {
 			log.Error(err, "reading the serving certificate", "dir", f.Dir)
@@ -40,7 +42,7 @@ func (f *FileExpiry) Start(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-f.Clock.After(interval):
 		}
 	}
 }

@@ -110,7 +110,7 @@ func run(opts *options) error {
 		server := mgr.GetWebhookServer()
 		if opts.certMode == certModeFiles {
 			// Self-managed mode reports from the Rotator; here, read the files.
-			if err := mgr.Add(&certs.FileExpiry{Dir: opts.certDir}); err != nil {
+			if err := mgr.Add(&certs.FileExpiry{Dir: opts.certDir, Clock: clock.RealClock{}}); err != nil {
 				return err
 			}
 		}
