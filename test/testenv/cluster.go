@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,8 +21,8 @@ import (
 // listens on 127.0.0.1 only.
 type Cluster struct {
 	*ControlPlane
-	Scheduler         *Component
-	ControllerManager *Component
+	Scheduler         *Proc
+	ControllerManager *Proc
 	Nodes             []*Node
 	dir               string
 	binDir            string
@@ -163,7 +161,7 @@ func (c *Cluster) WaitNodesReady(ctx context.Context, timeout time.Duration) err
 		for _, comp := range c.components() {
 			select {
 			case <-comp.exited:
-				return fmt.Errorf("%s exited (%v):\n%s", filepath.Base(comp.Cmd.Path), comp.waitErr, Tail(comp.Log, 20))
+				return fmt.Errorf("%s exited (%v):\n%s", filepath.Base(comp.Cmd.Path), comp.waitErr, comp.Tail(20))
 			default:
 			}
 		}
@@ -205,9 +203,9 @@ func NodeSchedulable(n *corev1.Node) bool {
 	return false
 }
 
-func (c *Cluster) components() []*Component {
-	var all []*Component
-	for _, comp := range []*Component{c.Scheduler, c.ControllerManager} {
+func (c *Cluster) components() []*Proc {
+	var all []*Proc
+	for _, comp := range []*Proc{c.Scheduler, c.ControllerManager} {
 		if comp != nil {
 			all = append(all, comp)
 		}
@@ -227,7 +225,7 @@ func (c *Cluster) Stop() error {
 	for _, n := range c.Nodes {
 		errs = append(errs, n.Stop())
 	}
-	for _, comp := range []*Component{c.Scheduler, c.ControllerManager} {
+	for _, comp := range []*Proc{c.Scheduler, c.ControllerManager} {
 		if comp != nil {
 			errs = append(errs, comp.Stop(10*time.Second))
 		}
@@ -243,7 +241,7 @@ type Node struct {
 	Port    int
 	cluster *Cluster
 	labels  map[string]string
-	proc    *Component
+	proc    *Proc
 	starts  int
 }
 
@@ -309,62 +307,6 @@ func (n *Node) Log() string {
 		return ""
 	}
 	return n.proc.Log
-}
-
-// Component is a Kubernetes process started by the harness, its output in
-// Log, in its own process group and ended with its parent.
-type Component struct {
-	Cmd     *exec.Cmd
-	Log     string
-	exited  chan struct{}
-	waitErr error
-}
-
-// StartComponent starts binary with args (and extra environment) and its
-// output in logPath.
-func StartComponent(binary, logPath string, env []string, args ...string) (*Component, error) {
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	c := &Component{Log: logPath, exited: make(chan struct{})}
-	c.Cmd = exec.Command(binary, args...)
-	c.Cmd.Stdout, c.Cmd.Stderr = f, f
-	c.Cmd.Env = append(os.Environ(), env...)
-	c.Cmd.SysProcAttr = ChildProcAttr(true)
-	if err := c.Cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("starting %s: %w", binary, err)
-	}
-	go func() {
-		c.waitErr = c.Cmd.Wait()
-		f.Close()
-		close(c.exited)
-	}()
-	return c, nil
-}
-
-// Stop sends SIGTERM, waits up to grace, then kills.
-func (c *Component) Stop(grace time.Duration) error {
-	select {
-	case <-c.exited:
-		return nil
-	default:
-	}
-	_ = c.Cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-		return nil
-	case <-time.After(grace):
-		c.Kill()
-		return fmt.Errorf("%s still running %s after SIGTERM; killed it", filepath.Base(c.Cmd.Path), grace)
-	}
-}
-
-// Kill ends the process at once.
-func (c *Component) Kill() {
-	_ = c.Cmd.Process.Kill()
-	<-c.exited
 }
 
 // Tail returns the last n lines of the file at path.

@@ -88,7 +88,9 @@ func InstallWebhooks(ctx context.Context, c client.Client, path, hostPort string
 	for i := range validating.Webhooks {
 		PointAt(&validating.Webhooks[i].ClientConfig, hostPort, ca)
 	}
-	for _, obj := range []client.Object{mutating, validating} {
+	// Validating first: by the time the mutating one answers (what
+	// WaitWebhookActive sees), the validating one has had longer to load.
+	for _, obj := range []client.Object{validating, mutating} {
 		if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
