@@ -260,17 +260,6 @@ func RemainingSeconds(deadline, now time.Time) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
-// AdmissionSeconds is the activeDeadlineSeconds the mutating webhook gives a
-// pod admitted at now. The kubelet counts activeDeadlineSeconds from
-// status.startTime, which the API server keeps in whole seconds (truncated),
-// and a pod starts no earlier than the second it is admitted in: counted from
-// the start of that second, the value never ends a pod before its deadline
-// (ceil(deadline − now) can, by up to a second, as measured on a real
-// kubelet). The sweeper lowers it to the exact value when the pod starts.
-func AdmissionSeconds(deadline, now time.Time) int64 {
-	return RemainingSeconds(deadline, now.Truncate(time.Second))
-}
-
 // FormatLateness renders how long ago a deadline passed for messages: a tenth
 // of a second below ten seconds ("1.2s"), whole seconds above ("12s").
 func FormatLateness(d time.Duration) string {

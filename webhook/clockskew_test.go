@@ -88,8 +88,8 @@ func TestClockSkewDeadlineIsAbsolute(t *testing.T) {
 			require.NotNil(t, m.ActiveDeadlineSeconds)
 			assert.Equal(t, tc.wantADS, *m.ActiveDeadlineSeconds)
 			// The rule: the budget shifts by exactly the skew, rounded up.
-			assert.Equal(t, deadline.AdmissionSeconds(at, webhookNow), *m.ActiveDeadlineSeconds)
-			assert.Equal(t, deadline.AdmissionSeconds(webhookNow.Add(budget+tc.airflowAhead), webhookNow), *m.ActiveDeadlineSeconds)
+			assert.Equal(t, webhook.AdmissionSeconds(at, webhookNow), *m.ActiveDeadlineSeconds)
+			assert.Equal(t, webhook.AdmissionSeconds(webhookNow.Add(budget+tc.airflowAhead), webhookNow), *m.ActiveDeadlineSeconds)
 			// The deadline itself is kept as written, never re-based.
 			assert.True(t, m.Deadline.Equal(at))
 			assert.NotContains(t, m.Annotations, skewKeys.Deadline)
@@ -108,7 +108,7 @@ func TestClockSkewTimeoutCountsFromAdmission(t *testing.T) {
 			require.Equal(t, webhook.ResultClamped, m.Result)
 			// 60, or 61 when admitted mid-second: counted from the start of
 			// the second the pod can start in.
-			assert.Equal(t, deadline.AdmissionSeconds(now.Add(time.Minute), now), *m.ActiveDeadlineSeconds)
+			assert.Equal(t, webhook.AdmissionSeconds(now.Add(time.Minute), now), *m.ActiveDeadlineSeconds)
 			assert.Equal(t, int64(60+min(1, now.Nanosecond())), *m.ActiveDeadlineSeconds)
 			assert.Equal(t, deadline.Format(now.Add(time.Minute)), m.Annotations[skewKeys.Deadline])
 		})
@@ -163,12 +163,12 @@ func TestClockSkewBetweenReplicas(t *testing.T) {
 				m := webhook.DecideMutation(admissionOf(pod), webhookNow, cfg)
 				require.Equal(t, webhook.ResultClamped, m.Result)
 				ads := *m.ActiveDeadlineSeconds
-				require.Equal(t, deadline.AdmissionSeconds(at, webhookNow), ads)
+				require.Equal(t, webhook.AdmissionSeconds(at, webhookNow), ads)
 
 				validatorNow := webhookNow.Add(tc.validatorAhead)
 				v := webhook.ValidateCreate(admissionOf(admitted(pod, m)), validatorNow, cfg)
 				rule := deadline.RemainingSeconds(at, validatorNow) > 0 &&
-					ads <= deadline.AdmissionSeconds(at.Add(cfg.Tolerance), validatorNow)
+					ads <= webhook.AdmissionSeconds(at.Add(cfg.Tolerance), validatorNow)
 				if v.Denial == "" {
 					got += "P"
 				} else {

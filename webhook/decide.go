@@ -144,7 +144,7 @@ func admitCreate(pod Pod, now time.Time, cfg Config) (d deadline.Resolved, r int
 	if r = deadline.RemainingSeconds(d.At, now); r <= 0 {
 		return d, r, Validation{Result: ResultDenied, Denial: LateMessage(d.At, now)}, true
 	}
-	return d, deadline.AdmissionSeconds(d.At, now), Validation{}, false
+	return d, AdmissionSeconds(d.At, now), Validation{}, false
 }
 
 // LateMessage is the denial for a pod created after its deadline. KPO does not
@@ -170,7 +170,7 @@ func ValidateCreate(pod Pod, now time.Time, cfg Config) Validation {
 	if done {
 		return verdict
 	}
-	limit := deadline.AdmissionSeconds(d.At.Add(cfg.Tolerance), now)
+	limit := AdmissionSeconds(d.At.Add(cfg.Tolerance), now)
 	path := field.NewPath("spec", "activeDeadlineSeconds")
 	switch ads := pod.ActiveDeadlineSeconds; {
 	case ads == nil:
