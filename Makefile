@@ -101,6 +101,12 @@ bench: bin-tools
 	$(GO) run ./test/perf/sweeper -pods 10000 -spread 60s -overdue 5000
 	$(GO) run ./test/perf/kubelet -nodes 10 -pods 600 -unscheduled 60
 
+## perf-smoke: each program of make bench at toy size (TestToy in test/perf/*:
+## a few pods, one round, seconds of load); make test runs them too, in go test ./...
+.PHONY: perf-smoke
+perf-smoke: bin-tools
+	$(GO) test -count=1 -run '^TestToy$$' ./test/perf/...
+
 ## faults: the fault tests of docs/reliability.md at five times the load
 ## `make test` runs them with.
 faults: bin-tools

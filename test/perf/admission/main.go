@@ -18,11 +18,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,9 +36,12 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
 type setup string
@@ -81,13 +85,69 @@ func main() {
 	}
 }
 
+// The pods ask for an execution timeout of budget and come with
+// activeDeadlineSeconds unclamped, twice as long: every setup but the
+// baselines must lower it (expect says to what).
+const (
+	budget    = time.Hour
+	unclamped = int64(2 * budget / time.Second)
+)
+
+// policySeconds is the static activeDeadlineSeconds of the CEL policy (c):
+// the budget, with no deadline to count from.
+var policySeconds = int64(budget / time.Second)
+
+// floorSeconds is what the floor answering our patch (f) sets: our value
+// for a pod admitted on a whole second (floor/main.go -budget).
+var floorSeconds = webhook.AdmissionSeconds(time.Unix(0, 0).Add(budget), time.Unix(0, 0))
+
+// expect checks what setup s did to pod p, created between before and after
+// (its answer; a dry run's too). Ours gives webhook.AdmissionSeconds of the
+// deadline it stamped, counted from the instant it admitted the pod: 3601
+// for a one-hour budget admitted mid-second.
+func expect(s setup, p *corev1.Pod, before, after time.Time) error {
+	ads := p.Spec.ActiveDeadlineSeconds
+	if ads == nil {
+		return fmt.Errorf("%s: pod admitted without activeDeadlineSeconds", s)
+	}
+	switch s {
+	case none, floor, noop:
+		if *ads != unclamped {
+			return fmt.Errorf("%s: pod admitted with activeDeadlineSeconds %d, want it unchanged (%d)", s, *ads, unclamped)
+		}
+	case policy:
+		if *ads != policySeconds {
+			return fmt.Errorf("%s: pod admitted with activeDeadlineSeconds %d, want the policy's %d", s, *ads, policySeconds)
+		}
+	case same:
+		if *ads != floorSeconds {
+			return fmt.Errorf("%s: pod admitted with activeDeadlineSeconds %d, want the floor's %d", s, *ads, floorSeconds)
+		}
+	case ours:
+		stamped := p.Annotations[deadline.NewKeys(deadline.DefaultPrefix).Deadline]
+		at, err := time.Parse(time.RFC3339Nano, stamped) // deadline.Format
+		if err != nil {
+			return fmt.Errorf("%s: stamped deadline %q: %w", s, stamped, err)
+		}
+		if d := at.Sub(before); d < budget-time.Second || at.Sub(after) > budget+time.Second {
+			return fmt.Errorf("%s: stamped deadline %s is not %s after the create (%s..%s)", s, stamped, budget, before, after)
+		}
+		// The later the admission, the fewer seconds; the stamp is the
+		// deadline truncated to the millisecond (webhook.DecideMutation).
+		lo, hi := webhook.AdmissionSeconds(at, after), webhook.AdmissionSeconds(at.Add(time.Millisecond), before)
+		if *ads < lo || *ads > hi {
+			return fmt.Errorf("%s: pod admitted with activeDeadlineSeconds %d, want webhook.AdmissionSeconds(%s, now) for now in the create: %d..%d",
+				s, *ads, stamped, lo, hi)
+		}
+	}
+	return nil
+}
+
 type bench struct {
 	cfg     config
 	cp      *testenv.ControlPlane
 	cs      *kubernetes.Clientset
-	hook    *testenv.Proc
-	hostCA  []byte
-	host    string
+	hook    *testenv.Enforcer
 	install string
 	// latencies per setup, sequential and concurrent
 	seq, conc map[setup][]time.Duration
@@ -96,9 +156,9 @@ type bench struct {
 	pprof     string
 	round     int
 	floorHost string
-	floorProc *exec.Cmd
+	floorProc *testenv.Proc
 	patchHost string
-	patchProc *exec.Cmd
+	patchProc *testenv.Proc
 }
 
 // startFloor builds and starts controller-runtime's webhook server twice
@@ -106,43 +166,43 @@ type bench struct {
 // with the mutating path answering our patch.
 func (b *bench) startFloor(tmp, root, certDir string) error {
 	bin := filepath.Join(tmp, "floor")
-	build := exec.Command("go", "build", "-o", bin, "./test/perf/webhookserver/floor")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := testenv.BuildCommand(root, "./test/perf/webhookserver/floor", bin); err != nil {
 		return err
 	}
-	start := func(args ...string) (string, *exec.Cmd, error) {
+	start := func(name string, args ...string) (string, *testenv.Proc, error) {
 		port, err := testenv.FreePort()
 		if err != nil {
 			return "", nil, err
 		}
-		cmd := exec.Command(bin, append([]string{fmt.Sprintf("-port=%d", port), "-cert-dir=" + certDir}, args...)...)
-		return fmt.Sprintf("127.0.0.1:%d", port), cmd, cmd.Start()
+		p, err := testenv.StartComponent(bin, filepath.Join(tmp, name+".log"), nil,
+			append([]string{fmt.Sprintf("-port=%d", port), "-cert-dir=" + certDir}, args...)...)
+		return fmt.Sprintf("127.0.0.1:%d", port), p, err
 	}
 	var err error
-	if b.floorHost, b.floorProc, err = start(); err != nil {
+	if b.floorHost, b.floorProc, err = start("floor"); err != nil {
 		return err
 	}
-	b.patchHost, b.patchProc, err = start("-patch")
+	b.patchHost, b.patchProc, err = start("floor-patch", "-patch", "-budget="+budget.String(), "-from="+strconv.FormatInt(unclamped, 10))
 	return err
 }
 
 func run(cfg config) error {
-	tmp, err := os.MkdirTemp("", "apd-admission-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
+	// The dry runs of switchTo get the clamp warning; nothing else logs.
+	logf.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	root, err := filepath.Abs(cfg.root)
 	if err != nil {
 		return err
 	}
+	var tmp string
 	if cfg.binary == "" {
-		cfg.binary = filepath.Join(tmp, "airflow-pod-deadline")
-		if err := testenv.BuildBinary(root, cfg.binary); err != nil {
-			return err
-		}
+		tmp, cfg.binary, err = testenv.TempBinary(root, "apd-admission-")
+	} else {
+		tmp, err = os.MkdirTemp("", "apd-admission-")
 	}
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
 	cp, err := testenv.StartControlPlane(filepath.Join(root, "bin"), testenv.Options{Dir: tmp})
 	if err != nil {
 		return err
@@ -157,41 +217,36 @@ func run(cfg config) error {
 	if b.cs, err = kubernetes.NewForConfig(restCfg); err != nil {
 		return err
 	}
-	certDir := filepath.Join(tmp, "certs")
-	if b.hostCA, err = testenv.LoopbackCerts(certDir); err != nil {
-		return err
-	}
-	port, err := testenv.FreePort()
-	if err != nil {
-		return err
-	}
-	b.host = fmt.Sprintf("127.0.0.1:%d", port)
 	pprofPort, err := testenv.FreePort()
 	if err != nil {
 		return err
 	}
 	b.pprof = fmt.Sprintf("127.0.0.1:%d", pprofPort)
-	hookArgs := append([]string{"--enable-sweeper=false", "--cert-dir=" + certDir, "--webhook-bind-address=127.0.0.1",
-		fmt.Sprintf("--webhook-port=%d", port), "--pprof-bind-address=" + b.pprof}, strings.Fields(cfg.hookArgs)...)
-	if b.hook, err = testenv.Start(cfg.binary, cp.Kubeconfig, filepath.Join(tmp, "webhook.log"), hookArgs...); err != nil {
+	ctx := context.Background()
+	// Started without its webhook configurations: switchTo installs them
+	// for the blocks that measure them.
+	if b.hook, err = testenv.StartEnforcerWith(ctx, cp.Client, testenv.EnforcerOptions{
+		Binary: cfg.binary, Kubeconfig: cp.Kubeconfig, Dir: filepath.Join(tmp, "webhook"),
+		Args: append([]string{"--enable-sweeper=false", "--pprof-bind-address=" + b.pprof}, strings.Fields(cfg.hookArgs)...),
+	}); err != nil {
 		return err
 	}
 	defer b.hook.Stop(20 * time.Second)
-	if err := b.hook.WaitReady(context.Background(), 60*time.Second); err != nil {
-		return err
-	}
-	ctx := context.Background()
 	if _, err := b.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
 
 	order := []setup{none, ours, policy}
 	if cfg.floorPair {
-		if err := b.startFloor(tmp, root, certDir); err != nil {
+		err := b.startFloor(tmp, root, b.hook.CertDir)
+		for _, p := range []*testenv.Proc{b.floorProc, b.patchProc} {
+			if p != nil {
+				defer p.Stop(5 * time.Second)
+			}
+		}
+		if err != nil {
 			return err
 		}
-		defer b.floorProc.Process.Kill()
-		defer b.patchProc.Process.Kill()
 		order = append(order, floor, noop, same)
 	}
 	for round := range cfg.rounds {
@@ -217,12 +272,12 @@ func annotatedPod(i int) *corev1.Pod {
 			Name: fmt.Sprintf("load-%07d", i),
 			Labels: map[string]string{"dag_id": "bench", "task_id": "load", "run_id": "scheduled__2026-05-20T1000000000-4b5c6d7e8",
 				"try_number": "1", "kubernetes_pod_operator": "True", "airflow_version": "3.2.1", "airflow_kpo_in_cluster": "True"},
-			Annotations: map[string]string{deadline.NewKeys(deadline.DefaultPrefix).Timeout: "1h"},
+			Annotations: map[string]string{deadline.NewKeys(deadline.DefaultPrefix).Timeout: budget.String()},
 		},
 		Spec: corev1.PodSpec{
 			RestartPolicy:                 corev1.RestartPolicyNever,
 			TerminationGracePeriodSeconds: ptr.To[int64](0),
-			ActiveDeadlineSeconds:         ptr.To[int64](7200),
+			ActiveDeadlineSeconds:         ptr.To(unclamped),
 			Containers: []corev1.Container{{
 				Name: "base", Image: "alpine:3.20", Command: []string{"sh", "-c"}, Args: []string{"sleep 1800"},
 				Env: []corev1.EnvVar{{Name: "AIRFLOW_CTX_DAG_ID", Value: "bench"}, {Name: "AIRFLOW_CTX_TASK_ID", Value: "load"}},
@@ -301,11 +356,7 @@ func (b *bench) create(ctx context.Context, s setup, p *corev1.Pod) (time.Durati
 	if err != nil {
 		return 0, err
 	}
-	// Every setup but the baseline must have clamped the pod.
-	if clamped := *created.Spec.ActiveDeadlineSeconds <= 3600; clamped != (s != none && s != floor && s != noop) {
-		return 0, fmt.Errorf("%s: pod admitted with activeDeadlineSeconds %d", s, *created.Spec.ActiveDeadlineSeconds)
-	}
-	return d, nil
+	return d, expect(s, created, start, start.Add(d))
 }
 
 func (b *bench) hookCounters() (reviews, cpu float64, err error) {
@@ -332,16 +383,14 @@ func (b *bench) switchTo(ctx context.Context, s setup) error {
 			return err
 		}
 	}
-	want := int64(7200)
 	switch s {
 	case ours:
-		if err := testenv.InstallWebhooks(ctx, c, b.install, b.host, b.hostCA); err != nil {
+		if err := testenv.InstallWebhooks(ctx, c, b.install, b.hook.WebhookAddr, b.hook.CA); err != nil {
 			return err
 		}
-		want = 3600
 	case floor, noop:
 		// Nothing is clamped: the no-op handlers answer allowed.
-		if err := testenv.InstallWebhooks(ctx, c, b.install, b.floorHost, b.hostCA); err != nil {
+		if err := testenv.InstallWebhooks(ctx, c, b.install, b.floorHost, b.hook.CA); err != nil {
 			return err
 		}
 		if s == noop {
@@ -352,7 +401,7 @@ func (b *bench) switchTo(ctx context.Context, s setup) error {
 		time.Sleep(2 * time.Second) // no answer to wait for; let the API server load them
 		return nil
 	case same:
-		if err := testenv.InstallWebhooks(ctx, c, b.install, b.patchHost, b.hostCA); err != nil {
+		if err := testenv.InstallWebhooks(ctx, c, b.install, b.patchHost, b.hook.CA); err != nil {
 			return err
 		}
 		if err := c.Delete(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: configName}}); err != nil {
@@ -361,7 +410,6 @@ func (b *bench) switchTo(ctx context.Context, s setup) error {
 		// Clamped from the first answer on; let the removal of the
 		// validating configuration take effect too.
 		time.Sleep(2 * time.Second)
-		want = 3600
 	case policy:
 		if err := c.Create(ctx, mutatingPolicy()); err != nil {
 			return err
@@ -372,22 +420,22 @@ func (b *bench) switchTo(ctx context.Context, s setup) error {
 		}); err != nil {
 			return err
 		}
-		want = 3600
 	}
-	// The API server picks configuration changes up asynchronously.
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	// The API server picks configuration changes up asynchronously: wait
+	// for a dry run that meets s's expectation.
+	var last error
+	for until := time.Now().Add(60 * time.Second); time.Now().Before(until); time.Sleep(100 * time.Millisecond) {
 		p := annotatedPod(0)
 		p.Namespace = "bench"
+		before := time.Now()
 		if err := c.Create(ctx, p, client.DryRunAll); err != nil {
 			return err
 		}
-		if ads := p.Spec.ActiveDeadlineSeconds; ads != nil && (*ads == want || (want == 3600 && *ads <= 3600)) {
+		if last = expect(s, p, before, time.Now()); last == nil {
 			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("%s never took effect", s)
+	return fmt.Errorf("%s never took effect: %w", s, last)
 }
 
 // mutatingPolicy clamps what it can without code: a static
@@ -407,7 +455,7 @@ func mutatingPolicy() *admissionregistrationv1.MutatingAdmissionPolicy {
 			Mutations: []admissionregistrationv1.Mutation{{
 				PatchType: admissionregistrationv1.PatchTypeApplyConfiguration,
 				ApplyConfiguration: &admissionregistrationv1.ApplyConfiguration{
-					Expression: "Object{spec: Object.spec{activeDeadlineSeconds: 3600}}",
+					Expression: fmt.Sprintf("Object{spec: Object.spec{activeDeadlineSeconds: %d}}", policySeconds),
 				},
 			}},
 			FailurePolicy:      ptr.To(admissionregistrationv1.Fail),

@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,6 +37,7 @@ import (
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
 type config struct {
@@ -45,6 +47,7 @@ type config struct {
 	unscheduled  int
 	createSpread time.Duration
 	spread       time.Duration
+	margin       time.Duration
 	args         string
 }
 
@@ -56,6 +59,7 @@ func main() {
 	flag.IntVar(&cfg.unscheduled, "unscheduled", 60, "pods that never schedule (nodeSelector nothing matches)")
 	flag.DurationVar(&cfg.createSpread, "create-spread", time.Minute, "the pods are created evenly over this long")
 	flag.DurationVar(&cfg.spread, "spread", time.Minute, "each pod's deadline is this long after its creation, so the deadlines spread over the -create-spread that follows")
+	flag.DurationVar(&cfg.margin, "margin", 30*time.Second, "how long after the last deadline every pod must have ended")
 	flag.StringVar(&cfg.args, "args", "--kube-api-qps=300 --kube-api-burst=600 --max-deletes-per-second=200 --sweeper-workers=8", "flags of airflow-pod-deadline")
 	flag.Parse()
 	if err := run(cfg); err != nil {
@@ -73,19 +77,15 @@ type seen struct {
 
 func run(cfg config) error {
 	logf.SetLogger(zap.New(zap.WriteTo(io.Discard)))
-	tmp, err := os.MkdirTemp("", "apd-kubelet-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
 	root, err := filepath.Abs(cfg.root)
 	if err != nil {
 		return err
 	}
-	binary := filepath.Join(tmp, "airflow-pod-deadline")
-	if err := testenv.BuildBinary(root, binary); err != nil {
+	tmp, binary, err := testenv.TempBinary(root, "apd-kubelet-bench-")
+	if err != nil {
 		return err
 	}
+	defer os.RemoveAll(tmp)
 	ctx := context.Background()
 	perNode := (cfg.pods+cfg.nodes-1)/cfg.nodes + 20
 	started := time.Now()
@@ -173,7 +173,7 @@ func run(cfg config) error {
 	wg.Wait()
 	created := time.Now()
 	// Everything ends by the last deadline plus a margin.
-	end := t0.Add(cfg.createSpread + cfg.spread + 30*time.Second)
+	end := t0.Add(cfg.createSpread + cfg.spread + cfg.margin)
 	for time.Now().Before(end) {
 		if s.count() >= total-createErrs {
 			break
@@ -189,7 +189,10 @@ func run(cfg config) error {
 	s.report(deadlines)
 	fmt.Println()
 	report(cpu0, cpu1, total)
-	return nil
+	if createErrs > 0 {
+		return fmt.Errorf("%d creates failed", createErrs)
+	}
+	return s.check(deadlines, cfg.spread)
 }
 
 func countUnscheduled(d map[string]time.Time) int {
@@ -304,6 +307,43 @@ func (s *seen) report(deadlines map[string]time.Time) {
 	if missing := len(deadlines) - len(s.ended); missing > 0 {
 		fmt.Printf("NOT ENDED within the run: %d pods\n", missing)
 	}
+}
+
+// check is what every pod must have seen: ended, not before its deadline;
+// a pod that ran was admitted with activeDeadlineSeconds, at most what
+// webhook.AdmissionSeconds gives when it was created (-spread before its
+// deadline), and never lowered below what the sweeper lowers it to at the
+// deadline: one second less than deadline.RemainingSeconds from its start.
+func (s *seen) check(deadlines map[string]time.Time, spread time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for name, d := range deadlines {
+		at, ok := s.ended[name]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s: not ended", name))
+			continue
+		case at.Before(d):
+			errs = append(errs, fmt.Errorf("%s: ended at %s, before its deadline %s", name, at.Format(time.RFC3339Nano), deadline.Format(d)))
+		}
+		p := s.last[name]
+		if strings.HasPrefix(name, "pending-") || p == nil || p.Status.StartTime == nil {
+			continue
+		}
+		ads := p.Spec.ActiveDeadlineSeconds
+		if ads == nil {
+			errs = append(errs, fmt.Errorf("%s: ran without activeDeadlineSeconds", name))
+			continue
+		}
+		lo := max(deadline.RemainingSeconds(d, p.Status.StartTime.Time)-1, 1)
+		hi := webhook.AdmissionSeconds(d, d.Add(-spread))
+		if *ads < lo || *ads > hi {
+			errs = append(errs, fmt.Errorf("%s: activeDeadlineSeconds %d, want %d..%d (started %s, deadline %s)",
+				name, *ads, lo, hi, p.Status.StartTime.UTC().Format(time.RFC3339), deadline.Format(d)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func row(name string, ds []time.Duration) {

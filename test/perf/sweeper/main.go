@@ -40,6 +40,8 @@ type config struct {
 	spread      time.Duration
 	overdue     int
 	concurrency int
+	lead        time.Duration
+	timeout     time.Duration
 	sweeperArgs []string
 	heapProfile string
 }
@@ -52,6 +54,8 @@ func main() {
 	flag.DurationVar(&cfg.spread, "spread", time.Minute, "the deadlines are spread evenly over this long")
 	flag.IntVar(&cfg.overdue, "overdue", 5000, "pods already overdue when a sweeper starts (0: skip)")
 	flag.IntVar(&cfg.concurrency, "concurrency", 16, "concurrent creates")
+	flag.DurationVar(&cfg.lead, "lead", 0, "time from the start of the creates to the first deadline (0: enough for the creates at 200/s, plus 10s)")
+	flag.DurationVar(&cfg.timeout, "timeout", 15*time.Minute, "how long to wait for the pods to be deleted")
 	flag.StringVar(&cfg.heapProfile, "heap-profile", "", "write the sweeper's heap profile with all pods tracked to this file")
 	flag.StringVar(&extra, "sweeper-args", "--kube-api-qps=500 --kube-api-burst=1000 --max-deletes-per-second=1000 --sweeper-workers=8", "flags of the sweeper under test")
 	flag.Parse()
@@ -63,19 +67,15 @@ func main() {
 }
 
 func run(cfg config) error {
-	tmp, err := os.MkdirTemp("", "apd-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
 	root, err := filepath.Abs(cfg.root)
 	if err != nil {
 		return err
 	}
-	binary := filepath.Join(tmp, "airflow-pod-deadline")
-	if err := testenv.BuildBinary(root, binary); err != nil {
+	tmp, binary, err := testenv.TempBinary(root, "apd-bench-")
+	if err != nil {
 		return err
 	}
+	defer os.RemoveAll(tmp)
 	cp, err := testenv.StartControlPlane(filepath.Join(root, "bin"), testenv.Options{Dir: tmp})
 	if err != nil {
 		return err
@@ -104,22 +104,22 @@ func run(cfg config) error {
 	return nil
 }
 
-func startSweeper(cfg config, cp *testenv.ControlPlane, binary, dir, ns string) (*testenv.Proc, string, error) {
+// startSweeper starts the binary with the sweeper alone, watching ns, and
+// waits until it is ready.
+func startSweeper(ctx context.Context, cfg config, cp *testenv.ControlPlane, binary, dir, ns string) (*testenv.Proc, string, error) {
 	pprofPort, err := testenv.FreePort()
 	if err != nil {
 		return nil, "", err
 	}
 	pprof := fmt.Sprintf("127.0.0.1:%d", pprofPort)
-	args := append([]string{"--enable-webhook=false", "--namespace=" + ns, "--pprof-bind-address=" + pprof}, cfg.sweeperArgs...)
-	p, err := testenv.Start(binary, cp.Kubeconfig, filepath.Join(dir, ns+".log"), args...)
+	e, err := testenv.StartEnforcerWith(ctx, cp.Client, testenv.EnforcerOptions{
+		Binary: binary, Kubeconfig: cp.Kubeconfig, Dir: filepath.Join(dir, ns),
+		Args: append([]string{"--enable-webhook=false", "--namespace=" + ns, "--pprof-bind-address=" + pprof}, cfg.sweeperArgs...),
+	})
 	if err != nil {
 		return nil, "", err
 	}
-	if err := p.WaitReady(context.Background(), 60*time.Second); err != nil {
-		_ = p.Stop(20 * time.Second)
-		return nil, "", err
-	}
-	return p, pprof, nil
+	return e.Proc, pprof, nil
 }
 
 // liveHeap forces a GC in the process (pprof's heap endpoint does) and
@@ -195,7 +195,7 @@ func createAll(ctx context.Context, cs *kubernetes.Clientset, pods []*corev1.Pod
 // watchDeletes records when each pod of ns disappears, until want are gone.
 // An informer, not a bare watch: it relists and rewatches when the API server
 // ends a watch, which a run this long sees.
-func watchDeletes(ctx context.Context, cs *kubernetes.Clientset, ns string, want int) (map[string]time.Time, func() error, error) {
+func watchDeletes(ctx context.Context, cs *kubernetes.Clientset, ns string, want int, timeout time.Duration) (map[string]time.Time, func() error, error) {
 	var mu sync.Mutex
 	gone := make(map[string]time.Time, want)
 	done := make(chan struct{})
@@ -228,10 +228,10 @@ func watchDeletes(ctx context.Context, cs *kubernetes.Clientset, ns string, want
 		select {
 		case <-done:
 			return nil
-		case <-time.After(15 * time.Minute):
+		case <-time.After(timeout):
 			mu.Lock()
 			defer mu.Unlock()
-			return fmt.Errorf("only %d of %d pods deleted after 15 minutes", len(gone), want)
+			return fmt.Errorf("only %d of %d pods deleted after %s", len(gone), want, timeout)
 		}
 	}
 	return gone, wait, nil
@@ -242,7 +242,7 @@ func lagRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *kuber
 	if err := newNamespace(ctx, cs, ns); err != nil {
 		return err
 	}
-	p, pprof, err := startSweeper(cfg, cp, binary, dir, ns)
+	p, pprof, err := startSweeper(ctx, cfg, cp, binary, dir, ns)
 	if err != nil {
 		return err
 	}
@@ -259,7 +259,10 @@ func lagRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *kuber
 	// meet a machine still busy with the creates (2 CPUs shared by etcd,
 	// kube-apiserver, the sweeper and this program), and the lag measures
 	// that instead.
-	lead := time.Duration(cfg.pods/200+10) * time.Second
+	lead := cfg.lead
+	if lead == 0 {
+		lead = time.Duration(cfg.pods/200+10) * time.Second
+	}
 	start := time.Now().Add(lead)
 	pods := make([]*corev1.Pod, cfg.pods)
 	deadlines := make([]time.Time, cfg.pods)
@@ -267,7 +270,7 @@ func lagRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *kuber
 		deadlines[i] = start.Add(time.Duration(int64(cfg.spread) * int64(i) / int64(cfg.pods)))
 		pods[i] = pod(ns, i, deadlines[i])
 	}
-	gone, wait, err := watchDeletes(ctx, cs, ns, cfg.pods)
+	gone, wait, err := watchDeletes(ctx, cs, ns, cfg.pods, cfg.timeout)
 	if err != nil {
 		return err
 	}
@@ -306,6 +309,9 @@ func lagRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *kuber
 	var observed []time.Duration
 	late := 0
 	for i, pd := range pods {
+		if err := notBefore(pd, gone[pd.Name]); err != nil {
+			return err
+		}
 		if created[i].After(deadlines[i]) {
 			late++ // created after its deadline: not a measure of the sweeper
 			continue
@@ -315,6 +321,12 @@ func lagRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *kuber
 	sweeperLag, err := loggedLags(p.Log)
 	if err != nil {
 		return err
+	}
+	if len(sweeperLag) == 0 {
+		return fmt.Errorf("the sweeper logged no deletion (%s)", p.Log)
+	}
+	if slices.Min(sweeperLag) < 0 {
+		return fmt.Errorf("the sweeper logged a deletion %s before a deadline", -slices.Min(sweeperLag))
 	}
 	fmt.Printf("## Enforcement lag: %d pods, deadlines over %s\n\n", cfg.pods, cfg.spread)
 	fmt.Printf("created %d pods in %s (%.0f/s); %d created after their deadline were left out of the lag figures\n\n",
@@ -344,12 +356,12 @@ func startupRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *k
 	if _, err := createAll(ctx, cs, pods, cfg.concurrency); err != nil {
 		return err
 	}
-	gone, wait, err := watchDeletes(ctx, cs, ns, cfg.overdue)
+	gone, wait, err := watchDeletes(ctx, cs, ns, cfg.overdue, cfg.timeout)
 	if err != nil {
 		return err
 	}
 	t0 := time.Now()
-	p, _, err := startSweeper(cfg, cp, binary, dir, ns)
+	p, _, err := startSweeper(ctx, cfg, cp, binary, dir, ns)
 	if err != nil {
 		return err
 	}
@@ -358,7 +370,11 @@ func startupRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *k
 		return err
 	}
 	var last time.Time
-	for _, t := range gone {
+	for _, pd := range pods {
+		t := gone[pd.Name]
+		if err := notBefore(pd, t); err != nil {
+			return err
+		}
 		if t.After(last) {
 			last = t
 		}
@@ -367,6 +383,21 @@ func startupRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *k
 	fmt.Printf("## Restart with %d overdue pods\n\n", cfg.overdue)
 	fmt.Printf("from process start to the last pod gone: %s (%.0f pods/s, including start-up and the initial list)\n\n",
 		total.Round(time.Millisecond), float64(cfg.overdue)/total.Seconds())
+	return nil
+}
+
+// notBefore checks that pod p, which never started, was deleted at gone no
+// earlier than the deadline it carries: the sweeper deletes such a pod at
+// its deadline (sweeper.Decide), read as deadline.Keys.Resolve reads it.
+func notBefore(p *corev1.Pod, gone time.Time) error {
+	keys := deadline.NewKeys(deadline.DefaultPrefix)
+	d, ok, errs := keys.Resolve(keys.Values(p.Annotations), deadline.CreationAnchor(p.CreationTimestamp.Time))
+	if !ok || len(errs) > 0 {
+		return fmt.Errorf("pod %s: no deadline (%v)", p.Name, errs)
+	}
+	if gone.Before(d.At) {
+		return fmt.Errorf("pod %s deleted at %s, %s before its deadline %s", p.Name, gone.Format(time.RFC3339Nano), d.At.Sub(gone), deadline.Format(d.At))
+	}
 	return nil
 }
 

@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -27,6 +30,72 @@ import (
 type server struct {
 	name string
 	cmd  func(port int) []string
+	// check is what the server must answer to the review, sent between
+	// before and after.
+	check func(review admissionv1.AdmissionReview, before, after time.Time) error
+}
+
+// The review's pod asks for an execution timeout of budget and comes with
+// activeDeadlineSeconds unclamped: our webhook lowers it.
+const (
+	budget    = 30 * time.Minute
+	unclamped = int64(2 * budget / time.Second)
+)
+
+// clamped checks our mutating webhook's answer: allowed, with a patch
+// that stamps the deadline budget from now and sets activeDeadlineSeconds
+// to webhook.AdmissionSeconds of it, counted from the instant of the answer.
+func clamped(review admissionv1.AdmissionReview, before, after time.Time) error {
+	r := review.Response
+	if r == nil || !r.Allowed {
+		return fmt.Errorf("not allowed: %+v", r)
+	}
+	var ops []struct {
+		Op    string          `json:"op"`
+		Path  string          `json:"path"`
+		Value json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(r.Patch, &ops); err != nil {
+		return fmt.Errorf("patch %q: %w", r.Patch, err)
+	}
+	var ads int64
+	var stamped string
+	deadlinePath := "/metadata/annotations/" + strings.ReplaceAll(deadline.NewKeys(deadline.DefaultPrefix).Deadline, "/", "~1")
+	for _, op := range ops {
+		switch op.Path {
+		case "/spec/activeDeadlineSeconds":
+			if err := json.Unmarshal(op.Value, &ads); err != nil {
+				return err
+			}
+		case deadlinePath:
+			if err := json.Unmarshal(op.Value, &stamped); err != nil {
+				return err
+			}
+		}
+	}
+	at, err := time.Parse(time.RFC3339Nano, stamped) // deadline.Format
+	if err != nil {
+		return fmt.Errorf("no stamped deadline in the patch %s: %w", r.Patch, err)
+	}
+	if at.Before(before.Add(budget-time.Millisecond)) || at.After(after.Add(budget)) {
+		return fmt.Errorf("stamped deadline %s is not %s after the review (%s..%s)", stamped, budget, before, after)
+	}
+	// The stamp is the deadline truncated to the millisecond
+	// (webhook.DecideMutation); the later the answer, the fewer seconds.
+	lo, hi := webhook.AdmissionSeconds(at, after), webhook.AdmissionSeconds(at.Add(time.Millisecond), before)
+	if ads < lo || ads > hi {
+		return fmt.Errorf("activeDeadlineSeconds %d, want webhook.AdmissionSeconds(%s, now) for now in the review: %d..%d (patch %s)",
+			ads, stamped, lo, hi, r.Patch)
+	}
+	return nil
+}
+
+// allowed checks the floor's answer: allowed, nothing changed.
+func allowed(review admissionv1.AdmissionReview, _, _ time.Time) error {
+	if r := review.Response; r == nil || !r.Allowed || len(r.Patch) > 0 {
+		return fmt.Errorf("want allowed without a patch: %+v", r)
+	}
+	return nil
 }
 
 type placement struct {
@@ -37,18 +106,13 @@ type placement struct {
 }
 
 func run(cfg config) error {
-	tmp, err := os.MkdirTemp("", "apd-webhookserver-")
+	tmp, binary, err := testenv.TempBinary(cfg.root, "apd-webhookserver-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	binary, floor := filepath.Join(tmp, "airflow-pod-deadline"), filepath.Join(tmp, "floor")
-	if err := testenv.BuildBinary(cfg.root, binary); err != nil {
-		return err
-	}
-	build := exec.Command("go", "build", "-o", floor, "./test/perf/webhookserver/floor")
-	build.Dir, build.Stdout, build.Stderr = cfg.root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	floor := filepath.Join(tmp, "floor")
+	if err := testenv.BuildCommand(cfg.root, "./test/perf/webhookserver/floor", floor); err != nil {
 		return err
 	}
 	self, err := os.Executable()
@@ -75,10 +139,10 @@ func run(cfg config) error {
 			return []string{binary, "--kubeconfig=" + cp.Kubeconfig, "--enable-sweeper=false", "--cert-dir=" + certDir,
 				"--webhook-bind-address=127.0.0.1", "--webhook-port=" + strconv.Itoa(port),
 				"--metrics-bind-address=0", "--health-probe-bind-address=0"}
-		}},
+		}, clamped},
 		{"controller-runtime, no-op handler (floor)", func(port int) []string {
 			return []string{floor, "-port=" + strconv.Itoa(port), "-cert-dir=" + certDir}
-		}},
+		}, allowed},
 	}
 	if cfg.baseline != "" {
 		before := filepath.Join(tmp, "airflow-pod-deadline-baseline")
@@ -89,7 +153,7 @@ func run(cfg config) error {
 			return []string{before, "--kubeconfig=" + cp.Kubeconfig, "--enable-sweeper=false", "--cert-dir=" + certDir,
 				"--webhook-bind-address=127.0.0.1", "--webhook-port=" + strconv.Itoa(port),
 				"--metrics-bind-address=0", "--health-probe-bind-address=0"}
-		}})
+		}, clamped})
 	}
 	placements := []placement{
 		{"1 CPU", 1, "0", "1"},
@@ -135,6 +199,9 @@ func measure(cfg config, self string, s server, pl placement, ca, body string) (
 		return result{}, fmt.Errorf("%w: %s", err, srvOut.String())
 	}
 	url := fmt.Sprintf("https://127.0.0.1:%d%s", port, webhook.MutatePath)
+	if err := checkAnswer(s, url, ca, body); err != nil {
+		return result{}, fmt.Errorf("the answer to the review: %w", err)
+	}
 	gen := func(d time.Duration) (result, error) {
 		out, err := exec.Command("taskset", "-c", pl.generatorCP, self, "-generate", "-url="+url, "-ca="+ca, "-body="+body,
 			"-duration="+d.String(), "-conns="+strconv.Itoa(cfg.conns)).Output()
@@ -144,10 +211,37 @@ func measure(cfg config, self string, s server, pl placement, ca, body string) (
 		var r result
 		return r, json.Unmarshal(out, &r)
 	}
-	if _, err := gen(time.Second); err != nil { // warm up: connections, caches, GC pacing
+	if _, err := gen(min(time.Second, cfg.duration)); err != nil { // warm up: connections, caches, GC pacing
 		return result{}, err
 	}
 	return gen(cfg.duration)
+}
+
+// checkAnswer sends the review once and checks the server's answer.
+func checkAnswer(s server, url, caFile, bodyFile string) error {
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return err
+	}
+	body, err := os.ReadFile(bodyFile)
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	before := time.Now()
+	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	after := time.Now()
+	var review admissionv1.AdmissionReview
+	if err := json.NewDecoder(resp.Body).Decode(&review); err != nil {
+		return fmt.Errorf("%s: %w", resp.Status, err)
+	}
+	return s.check(review, before, after)
 }
 
 func waitTLS(port int, timeout time.Duration) error {
@@ -207,8 +301,9 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2].Round(10 * time.Microsecond)
 }
 
-// reviewBody is the AdmissionReview kube-apiserver sends for a KPO pod with a
-// 30-minute timeout and activeDeadlineSeconds 3600: the webhook clamps it.
+// reviewBody is the AdmissionReview kube-apiserver sends for a KPO pod with an
+// execution timeout of budget and activeDeadlineSeconds unclamped: the
+// webhook clamps it.
 func reviewBody() []byte {
 	pod := &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
@@ -216,10 +311,10 @@ func reviewBody() []byte {
 			Name: "run-long-pod-x7k2pqrs", Namespace: "airflow",
 			Labels: map[string]string{"dag_id": "etl", "task_id": "load", "run_id": "scheduled__2026-05-20T1000000000-4b5c6d7e8",
 				"try_number": "1", "kubernetes_pod_operator": "True", "airflow_version": "3.2.1", "airflow_kpo_in_cluster": "True"},
-			Annotations: map[string]string{deadline.NewKeys(deadline.DefaultPrefix).Timeout: "30m"},
+			Annotations: map[string]string{deadline.NewKeys(deadline.DefaultPrefix).Timeout: budget.String()},
 		},
 		Spec: corev1.PodSpec{
-			ActiveDeadlineSeconds: ptr.To[int64](3600), RestartPolicy: corev1.RestartPolicyNever,
+			ActiveDeadlineSeconds: ptr.To(unclamped), RestartPolicy: corev1.RestartPolicyNever,
 			Containers: []corev1.Container{{
 				Name: "base", Image: "alpine:3.20", Command: []string{"sh", "-c"}, Args: []string{"sleep 1800"},
 				Env: []corev1.EnvVar{{Name: "AIRFLOW_CTX_DAG_ID", Value: "etl"}, {Name: "AIRFLOW_CTX_TASK_ID", Value: "load"}},

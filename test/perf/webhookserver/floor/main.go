@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,12 +25,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
+	apdwebhook "github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 
 func main() {
 	port := flag.Int("port", 9443, "port on 127.0.0.1")
 	certDir := flag.String("cert-dir", "", "directory with tls.crt and tls.key")
-	patch := flag.Bool("patch", false, "answer the mutating path with our patch for test/perf/admission's pod (activeDeadlineSeconds 7200 -> 3600)")
+	patch := flag.Bool("patch", false, "answer the mutating path with our patch for test/perf/admission's pod")
+	budget := flag.Duration("budget", time.Hour, "with -patch: the pod's execution timeout")
+	from := flag.Int64("from", 7200, "with -patch: the pod's activeDeadlineSeconds")
 	flag.Parse()
 	server := webhook.NewServer(webhook.Options{
 		Host: "127.0.0.1", Port: *port, CertDir: *certDir,
@@ -38,7 +42,7 @@ func main() {
 	noop := admission.HandlerFunc(func(context.Context, admission.Request) admission.Response { return admission.Allowed("") })
 	var mutate admission.Handler = noop
 	if *patch {
-		mutate = samePatch(time.Now().Add(time.Hour))
+		mutate = samePatch(time.Now().Truncate(time.Second), *budget, *from)
 	}
 	server.Register("/mutate-v1-pod", &admission.Webhook{Handler: mutate})
 	server.Register("/validate-v1-pod", &admission.Webhook{Handler: noop})
@@ -51,20 +55,22 @@ func main() {
 }
 
 // samePatch answers with the operations and warning our mutating webhook
-// gives a pod with execution-timeout 1h, activeDeadlineSeconds 7200 and an
-// annotations map (test/perf/admission's annotatedPod), the stamped deadline
-// fixed at at.
-func samePatch(at time.Time) admission.Handler {
+// gives a pod with execution-timeout budget, activeDeadlineSeconds from and
+// an annotations map (test/perf/admission's annotatedPod), admitted at now
+// (a whole second: test/perf/admission expects exactly the budget's seconds).
+func samePatch(now time.Time, budget time.Duration, from int64) admission.Handler {
 	k := deadline.NewKeys(deadline.DefaultPrefix)
 	token := func(key string) string { return "/metadata/annotations/" + strings.ReplaceAll(key, "/", "~1") }
+	at := now.Add(budget)
+	ads := apdwebhook.AdmissionSeconds(at, now)
 	stamped := deadline.Format(at.Truncate(time.Millisecond))
 	ops := []jsonpatch.JsonPatchOperation{
-		jsonpatch.NewOperation("replace", "/spec/activeDeadlineSeconds", int64(3600)),
-		jsonpatch.NewOperation("add", token(k.Admitted), "3600"),
-		jsonpatch.NewOperation("add", token(k.ClampedFrom), "7200"),
+		jsonpatch.NewOperation("replace", "/spec/activeDeadlineSeconds", ads),
+		jsonpatch.NewOperation("add", token(k.Admitted), strconv.FormatInt(ads, 10)),
+		jsonpatch.NewOperation("add", token(k.ClampedFrom), strconv.FormatInt(from, 10)),
 		jsonpatch.NewOperation("add", token(k.Deadline), stamped),
 	}
-	warning := "airflow-pod-deadline: activeDeadlineSeconds 7200 -> 3600 to fit execution deadline " + stamped
+	warning := fmt.Sprintf("airflow-pod-deadline: activeDeadlineSeconds %d -> %d to fit execution deadline %s", from, ads, stamped)
 	return admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
 		return admission.Patched("", ops...).WithWarnings(warning)
 	})
