@@ -165,15 +165,7 @@ func (d *demo) setUp(ctx context.Context, binary string) error {
 	if err := d.startControlPlane(ctx); err != nil {
 		return err
 	}
-	ca, err := d.writeCertificates()
-	if err != nil {
-		return err
-	}
-	webhookAddr, err := d.startBinary(ctx, binary)
-	if err != nil {
-		return err
-	}
-	if err := d.registerWebhooks(ctx, webhookAddr, ca); err != nil {
+	if err := d.startBinary(ctx, binary); err != nil {
 		return err
 	}
 	d.say("", "kubectl below is bin/kubectl with KUBECONFIG="+d.kubeconfig)

@@ -17,7 +17,8 @@ import (
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
-// The annotation contract with the default prefix (DESIGN.md). Spelled out
+// The annotation contract with the default prefix (README.md, "The annotation
+// contract"; the keys are defined in deadline/deadline.go). Spelled out
 // here rather than imported: the demo shows users the literal keys.
 const (
 	deadlineKey    = "airflow-pod-deadline.io/execution-deadline"
