@@ -123,7 +123,7 @@ func chartCases() []chartCase {
 					assert.Contains(t, cond, "'deadlines.example.com/execution-timeout' in object.metadata.annotations")
 					assert.NotContains(t, cond, deadline.DefaultPrefix)
 				}
-				assert.Contains(t, val.Webhooks[0].MatchConditions[0].Expression, "'deadlines.example.com/execution-deadline' in oldObject.metadata.annotations")
+				assert.Equal(t, deadline.NewKeys("deadlines.example.com").Protected(), protectedKeysOf(t, val.Webhooks[0].MatchConditions[0].Expression))
 				assert.Equal(t, "mutate.airflow-pod-deadline.io", mut.Webhooks[0].Name, "webhook names do not follow the prefix")
 			},
 		},
@@ -314,6 +314,23 @@ func excludedNamespaces(t testing.TB, sel *metav1.LabelSelector) []string {
 	return e.Values
 }
 
+// protectedKeysOf returns the annotation keys the validating webhook's
+// first matchCondition sends an UPDATE for, on the new and on the old object
+// (which must list the same keys).
+func protectedKeysOf(t *testing.T, expr string) []string {
+	t.Helper()
+	lists := regexp.MustCompile(`\[([^\]]*)\]\.exists\(k, k in (object|oldObject)\.metadata\.annotations\)`).FindAllStringSubmatch(expr, -1)
+	require.Len(t, lists, 2, "one key list for object, one for oldObject: %s", expr)
+	assert.Equal(t, "object", lists[0][2])
+	assert.Equal(t, "oldObject", lists[1][2])
+	assert.Equal(t, lists[0][1], lists[1][1])
+	var keys []string
+	for _, k := range strings.Split(lists[0][1], ", ") {
+		keys = append(keys, strings.Trim(k, "'"))
+	}
+	return keys
+}
+
 func checkDefaults(t *testing.T, m *manifest, ns string) {
 	dep := m.deployment(t)
 	assert.Equal(t, caseFullname, dep.Name)
@@ -413,6 +430,11 @@ func checkDefaults(t *testing.T, m *manifest, ns string) {
 	assert.Equal(t, "validate.airflow-pod-deadline.io", val.Webhooks[0].Name)
 	assert.Equal(t, webhook.ValidatePath, *val.Webhooks[0].ClientConfig.Service.Path)
 	assert.Equal(t, []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}, val.Webhooks[0].Rules[0].Operations)
+	// An UPDATE touching any annotation only the creator may set reaches the webhook.
+	assert.Equal(t, keys.Protected(), protectedKeysOf(t, val.Webhooks[0].MatchConditions[0].Expression))
+	// The sweeper acts exactly where the webhooks serve: its exclusions are
+	// the webhooks' namespaceSelector, from the one value.
+	assert.Equal(t, strings.Join(excludedNamespaces(t, val.Webhooks[0].NamespaceSelector), ","), args["exclude-namespaces"])
 	assert.NotContains(t, mut.Annotations, "cert-manager.io/inject-ca-from")
 
 	// The Secret the binary fills: rendered empty (nothing to look up).
