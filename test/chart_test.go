@@ -300,7 +300,8 @@ func webhookConfigsOf(t testing.TB, m *manifest, name string) (*admissionregistr
 	mut := decodeAs[admissionregistrationv1.MutatingWebhookConfiguration](t, m, "MutatingWebhookConfiguration", name)
 	val := decodeAs[admissionregistrationv1.ValidatingWebhookConfiguration](t, m, "ValidatingWebhookConfiguration", name)
 	require.Len(t, mut.Webhooks, 1)
-	require.Len(t, val.Webhooks, 1)
+	// The pod webhook, and the one for the subresources that write a pod's metadata.
+	require.Len(t, val.Webhooks, 2)
 	return mut, val
 }
 
@@ -435,6 +436,20 @@ func checkDefaults(t *testing.T, m *manifest, ns string) {
 	// The sweeper acts exactly where the webhooks serve: its exclusions are
 	// the webhooks' namespaceSelector, from the one value.
 	assert.Equal(t, strings.Join(excludedNamespaces(t, val.Webhooks[0].NamespaceSelector), ","), args["exclude-namespaces"])
+	// The subresources that write a pod's metadata, on the same terms.
+	sub := val.Webhooks[1]
+	assert.Equal(t, "validate-subresources.airflow-pod-deadline.io", sub.Name)
+	assert.Equal(t, val.Webhooks[0].ClientConfig, sub.ClientConfig)
+	assert.Equal(t, val.Webhooks[0].FailurePolicy, sub.FailurePolicy)
+	assert.Equal(t, val.Webhooks[0].NamespaceSelector, sub.NamespaceSelector)
+	require.Len(t, sub.Rules, 2)
+	assert.Equal(t, []admissionregistrationv1.OperationType{"UPDATE"}, sub.Rules[0].Operations)
+	assert.Equal(t, []string{"pods/status", "pods/ephemeralcontainers", "pods/resize"}, sub.Rules[0].Resources)
+	assert.Equal(t, []admissionregistrationv1.OperationType{"CREATE"}, sub.Rules[1].Operations)
+	assert.Equal(t, []string{"pods/binding"}, sub.Rules[1].Resources)
+	for _, k := range keys.Protected() {
+		assert.Equal(t, 2, strings.Count(sub.MatchConditions[0].Expression, "'"+k+"'"), k)
+	}
 	assert.NotContains(t, mut.Annotations, "cert-manager.io/inject-ca-from")
 
 	// The Secret the binary fills: rendered empty (nothing to look up).
@@ -811,7 +826,9 @@ func TestChartWebhooksLive(t *testing.T) {
 	m := renderChart(t, "apd-chart", releaseNS, vals{}.with("webhook.excludeNamespaces", []any{excluded}))
 	mut, val := webhookConfigsOf(t, m, "apd-chart-airflow-pod-deadline")
 	testenv.PointAt(&mut.Webhooks[0].ClientConfig, suite.webhookAt, suite.webhookCA)
-	testenv.PointAt(&val.Webhooks[0].ClientConfig, suite.webhookAt, suite.webhookCA)
+	for i := range val.Webhooks {
+		testenv.PointAt(&val.Webhooks[i].ClientConfig, suite.webhookAt, suite.webhookCA)
+	}
 
 	// One review per pod and configuration pair: the validating call is
 	// skipped when nothing changed the pod after the mutating one.
@@ -980,7 +997,9 @@ func TestChartHelmUpgradeKeepsSelfManagedCA(t *testing.T) {
 	require.NoError(t, suite.client.Update(ctx, mut))
 	val := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	require.NoError(t, suite.client.Get(ctx, mutKey, val))
-	val.Webhooks[0].ClientConfig.CABundle = ca.CertPEM
+	for i := range val.Webhooks {
+		val.Webhooks[i].ClientConfig.CABundle = ca.CertPEM
+	}
 	require.NoError(t, suite.client.Update(ctx, val))
 	want := secret.Data
 
@@ -1004,7 +1023,9 @@ func TestChartHelmUpgradeKeepsSelfManagedCA(t *testing.T) {
 		require.NoError(t, suite.client.Get(ctx, mutKey, mut))
 		require.NoError(t, suite.client.Get(ctx, mutKey, val))
 		assert.Equal(t, ca.CertPEM, mut.Webhooks[0].ClientConfig.CABundle, "%s keeps the mutating caBundle", upgrade.name)
-		assert.Equal(t, ca.CertPEM, val.Webhooks[0].ClientConfig.CABundle, "%s keeps the validating caBundle", upgrade.name)
+		for _, w := range val.Webhooks {
+			assert.Equal(t, ca.CertPEM, w.ClientConfig.CABundle, "%s keeps the validating caBundle of %s", upgrade.name, w.Name)
+		}
 	}
 
 	// What the rendered caBundle is made of: the Secret's ca.crt, looked up.

@@ -214,6 +214,23 @@ func ValidateUpdate(oldPod, newPod Pod, _ time.Time, cfg Config) Validation {
 	return Validation{Result: ResultUnchanged}
 }
 
+// ValidateBinding is the validating webhook for a pods/binding CREATE. The
+// API server copies the Binding's annotations onto the pod it binds, so a
+// Binding that carries one of ours would set it after the pod was created
+// (the scheduler's carry none).
+func ValidateBinding(annotations map[string]string, cfg Config) Validation {
+	var errs field.ErrorList
+	for _, key := range cfg.Keys.Protected() {
+		if value, ok := annotations[key]; ok {
+			errs = append(errs, field.Forbidden(annotationPath(key), fmt.Sprintf("cannot be set through a binding (value %s); %s", quoteBounded(value), createOnly)))
+		}
+	}
+	if len(errs) > 0 {
+		return Validation{Result: ResultInvalid, Denial: errs.ToAggregate().Error()}
+	}
+	return Validation{Result: ResultUnchanged}
+}
+
 // createOnly ends every refusal of an update to a protected annotation.
 const createOnly = "airflow-pod-deadline annotations are set only when the pod is created, by its creator (SECURITY.md)"
 

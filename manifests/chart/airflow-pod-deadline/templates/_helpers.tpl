@@ -194,6 +194,15 @@ has({{ .obj }}.metadata.annotations) && [{{ range $i, $k := .keys }}{{ if $i }},
 {{- end }}
 
 {{/*
+CEL: one of the annotation keys (.keys) is added, removed or changed between
+oldObject and object. When presence is equal and the key is in object it is
+in oldObject too, so the second index is safe.
+*/}}
+{{- define "apd.changesAnyKey" -}}
+[{{ range $i, $k := .keys }}{{ if $i }}, {{ end }}'{{ $k }}'{{ end }}].exists(k, (has(object.metadata.annotations) && k in object.metadata.annotations) != (has(oldObject.metadata.annotations) && k in oldObject.metadata.annotations) || (has(object.metadata.annotations) && k in object.metadata.annotations && object.metadata.annotations[k] != oldObject.metadata.annotations[k]))
+{{- end }}
+
+{{/*
 Namespaces neither webhook nor sweeper touches: kube-system, the release
 namespace and webhook.excludeNamespaces, comma-separated.
 */}}
