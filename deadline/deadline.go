@@ -81,6 +81,20 @@ func NewKeys(prefix string) Keys {
 	}
 }
 
+// Protected are the keys only a pod's creator may set: every annotation the
+// deadline, its bookkeeping and the try identity live in. They are written at
+// CREATE (by the creator or our mutating webhook) and an UPDATE may not add,
+// change or remove any of them: otherwise whoever may only update a pod could
+// hand it a deadline and have the sweeper end it (a confused deputy), or take
+// one away. The chart's validating webhook matchConditions list the same keys
+// (apd.protectedKeys in _helpers.tpl); a test keeps the two in step.
+func (k Keys) Protected() []string {
+	return []string{
+		k.Deadline, k.Timeout, k.ClampedFrom, k.Admitted,
+		k.Instance, k.DagID, k.RunID, k.TaskID, k.MapIndex, k.TryNumber,
+	}
+}
+
 // ValidatePrefix reports why prefix cannot be an annotation prefix: it must be a
 // DNS subdomain, as Kubernetes requires of the part of a key before the slash.
 func ValidatePrefix(prefix string) error {

@@ -2,6 +2,7 @@ package deadline
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -286,4 +287,19 @@ func TestCreationAnchor(t *testing.T) {
 		assert.False(t, CreationAnchor(created).Before(created.Add(admitted).Truncate(time.Millisecond)))
 	}
 	assert.True(t, CreationAnchor(created).Before(created.Add(time.Second)))
+}
+
+// TestProtectedCoversEveryKey fails when a key is added to Keys without
+// being made create-only.
+func TestProtectedCoversEveryKey(t *testing.T) {
+	k := NewKeys("p.example.com")
+	protected := k.Protected()
+	v := reflect.ValueOf(k)
+	require.Equal(t, v.NumField(), len(protected), "one protected key per field of Keys")
+	for i := range v.NumField() {
+		assert.Contains(t, protected, v.Field(i).String(), "Keys.%s is not protected", v.Type().Field(i).Name)
+	}
+	for _, key := range protected {
+		assert.True(t, strings.HasPrefix(key, "p.example.com/"), key)
+	}
 }

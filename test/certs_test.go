@@ -76,7 +76,9 @@ func TestSelfManagedCertificatesEndToEnd(t *testing.T) {
 	v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	require.NoError(t, suite.client.Get(ctx, types.NamespacedName{Name: name}, v))
 	assert.Equal(t, secret.Data[certs.CAFile], m.Webhooks[0].ClientConfig.CABundle)
-	assert.Equal(t, secret.Data[certs.CAFile], v.Webhooks[0].ClientConfig.CABundle)
+	for _, w := range v.Webhooks {
+		assert.Equal(t, secret.Data[certs.CAFile], w.ClientConfig.CABundle, w.Name)
+	}
 
 	// And the API server calls the webhook over that TLS.
 	keys := deadline.NewKeys(selfManagedPrefix)

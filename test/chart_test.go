@@ -123,7 +123,7 @@ func chartCases() []chartCase {
 					assert.Contains(t, cond, "'deadlines.example.com/execution-timeout' in object.metadata.annotations")
 					assert.NotContains(t, cond, deadline.DefaultPrefix)
 				}
-				assert.Contains(t, val.Webhooks[0].MatchConditions[0].Expression, "'deadlines.example.com/execution-deadline' in oldObject.metadata.annotations")
+				assert.Equal(t, deadline.NewKeys("deadlines.example.com").Protected(), protectedKeysOf(t, val.Webhooks[0].MatchConditions[0].Expression))
 				assert.Equal(t, "mutate.airflow-pod-deadline.io", mut.Webhooks[0].Name, "webhook names do not follow the prefix")
 			},
 		},
@@ -300,7 +300,8 @@ func webhookConfigsOf(t testing.TB, m *manifest, name string) (*admissionregistr
 	mut := decodeAs[admissionregistrationv1.MutatingWebhookConfiguration](t, m, "MutatingWebhookConfiguration", name)
 	val := decodeAs[admissionregistrationv1.ValidatingWebhookConfiguration](t, m, "ValidatingWebhookConfiguration", name)
 	require.Len(t, mut.Webhooks, 1)
-	require.Len(t, val.Webhooks, 1)
+	// The pod webhook, and the one for the subresources that write a pod's metadata.
+	require.Len(t, val.Webhooks, 2)
 	return mut, val
 }
 
@@ -312,6 +313,23 @@ func excludedNamespaces(t testing.TB, sel *metav1.LabelSelector) []string {
 	assert.Equal(t, "kubernetes.io/metadata.name", e.Key)
 	assert.Equal(t, metav1.LabelSelectorOpNotIn, e.Operator)
 	return e.Values
+}
+
+// protectedKeysOf returns the annotation keys the validating webhook's
+// first matchCondition sends an UPDATE for, on the new and on the old object
+// (which must list the same keys).
+func protectedKeysOf(t *testing.T, expr string) []string {
+	t.Helper()
+	lists := regexp.MustCompile(`\[([^\]]*)\]\.exists\(k, k in (object|oldObject)\.metadata\.annotations\)`).FindAllStringSubmatch(expr, -1)
+	require.Len(t, lists, 2, "one key list for object, one for oldObject: %s", expr)
+	assert.Equal(t, "object", lists[0][2])
+	assert.Equal(t, "oldObject", lists[1][2])
+	assert.Equal(t, lists[0][1], lists[1][1])
+	var keys []string
+	for _, k := range strings.Split(lists[0][1], ", ") {
+		keys = append(keys, strings.Trim(k, "'"))
+	}
+	return keys
 }
 
 func checkDefaults(t *testing.T, m *manifest, ns string) {
@@ -413,6 +431,25 @@ func checkDefaults(t *testing.T, m *manifest, ns string) {
 	assert.Equal(t, "validate.airflow-pod-deadline.io", val.Webhooks[0].Name)
 	assert.Equal(t, webhook.ValidatePath, *val.Webhooks[0].ClientConfig.Service.Path)
 	assert.Equal(t, []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}, val.Webhooks[0].Rules[0].Operations)
+	// An UPDATE touching any annotation only the creator may set reaches the webhook.
+	assert.Equal(t, keys.Protected(), protectedKeysOf(t, val.Webhooks[0].MatchConditions[0].Expression))
+	// The sweeper acts exactly where the webhooks serve: its exclusions are
+	// the webhooks' namespaceSelector, from the one value.
+	assert.Equal(t, strings.Join(excludedNamespaces(t, val.Webhooks[0].NamespaceSelector), ","), args["exclude-namespaces"])
+	// The subresources that write a pod's metadata, on the same terms.
+	sub := val.Webhooks[1]
+	assert.Equal(t, "validate-subresources.airflow-pod-deadline.io", sub.Name)
+	assert.Equal(t, val.Webhooks[0].ClientConfig, sub.ClientConfig)
+	assert.Equal(t, val.Webhooks[0].FailurePolicy, sub.FailurePolicy)
+	assert.Equal(t, val.Webhooks[0].NamespaceSelector, sub.NamespaceSelector)
+	require.Len(t, sub.Rules, 2)
+	assert.Equal(t, []admissionregistrationv1.OperationType{"UPDATE"}, sub.Rules[0].Operations)
+	assert.Equal(t, []string{"pods/status", "pods/ephemeralcontainers", "pods/resize"}, sub.Rules[0].Resources)
+	assert.Equal(t, []admissionregistrationv1.OperationType{"CREATE"}, sub.Rules[1].Operations)
+	assert.Equal(t, []string{"pods/binding"}, sub.Rules[1].Resources)
+	for _, k := range keys.Protected() {
+		assert.Equal(t, 2, strings.Count(sub.MatchConditions[0].Expression, "'"+k+"'"), k)
+	}
 	assert.NotContains(t, mut.Annotations, "cert-manager.io/inject-ca-from")
 
 	// The Secret the binary fills: rendered empty (nothing to look up).
@@ -789,7 +826,9 @@ func TestChartWebhooksLive(t *testing.T) {
 	m := renderChart(t, "apd-chart", releaseNS, vals{}.with("webhook.excludeNamespaces", []any{excluded}))
 	mut, val := webhookConfigsOf(t, m, "apd-chart-airflow-pod-deadline")
 	testenv.PointAt(&mut.Webhooks[0].ClientConfig, suite.webhookAt, suite.webhookCA)
-	testenv.PointAt(&val.Webhooks[0].ClientConfig, suite.webhookAt, suite.webhookCA)
+	for i := range val.Webhooks {
+		testenv.PointAt(&val.Webhooks[i].ClientConfig, suite.webhookAt, suite.webhookCA)
+	}
 
 	// One review per pod and configuration pair: the validating call is
 	// skipped when nothing changed the pod after the mutating one.
@@ -958,7 +997,9 @@ func TestChartHelmUpgradeKeepsSelfManagedCA(t *testing.T) {
 	require.NoError(t, suite.client.Update(ctx, mut))
 	val := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	require.NoError(t, suite.client.Get(ctx, mutKey, val))
-	val.Webhooks[0].ClientConfig.CABundle = ca.CertPEM
+	for i := range val.Webhooks {
+		val.Webhooks[i].ClientConfig.CABundle = ca.CertPEM
+	}
 	require.NoError(t, suite.client.Update(ctx, val))
 	want := secret.Data
 
@@ -982,7 +1023,9 @@ func TestChartHelmUpgradeKeepsSelfManagedCA(t *testing.T) {
 		require.NoError(t, suite.client.Get(ctx, mutKey, mut))
 		require.NoError(t, suite.client.Get(ctx, mutKey, val))
 		assert.Equal(t, ca.CertPEM, mut.Webhooks[0].ClientConfig.CABundle, "%s keeps the mutating caBundle", upgrade.name)
-		assert.Equal(t, ca.CertPEM, val.Webhooks[0].ClientConfig.CABundle, "%s keeps the validating caBundle", upgrade.name)
+		for _, w := range val.Webhooks {
+			assert.Equal(t, ca.CertPEM, w.ClientConfig.CABundle, "%s keeps the validating caBundle of %s", upgrade.name, w.Name)
+		}
 	}
 
 	// What the rendered caBundle is made of: the Secret's ca.crt, looked up.

@@ -77,7 +77,7 @@ func TestRBACChartPermissionsSuffice(t *testing.T) {
 	port, err := freePort()
 	require.NoError(t, err)
 	mut, val := webhookConfigsOf(t, m, name)
-	for _, cc := range []*admissionregistrationv1.WebhookClientConfig{&mut.Webhooks[0].ClientConfig, &val.Webhooks[0].ClientConfig} {
+	for _, cc := range []*admissionregistrationv1.WebhookClientConfig{&mut.Webhooks[0].ClientConfig, &val.Webhooks[0].ClientConfig, &val.Webhooks[1].ClientConfig} {
 		testenv.PointAt(cc, fmt.Sprintf("127.0.0.1:%d", port), nil)
 	}
 	require.NoError(t, suite.client.Create(ctx, mut))

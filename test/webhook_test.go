@@ -153,7 +153,7 @@ func TestWebhookGuardsUpdates(t *testing.T) {
 
 	err = patch(`{"metadata":{"annotations":{"` + deadlineKey + `":"` + deadline.Format(stamped.Add(time.Hour)) + `"}}}`)
 	require.Error(t, err, "extending the deadline")
-	assert.Contains(t, err.Error(), `admission webhook "validate.airflow-pod-deadline.io" denied the request: metadata.annotations[airflow-pod-deadline.io/execution-deadline]: Forbidden: the execution deadline cannot be extended`)
+	assert.Contains(t, err.Error(), `admission webhook "validate.airflow-pod-deadline.io" denied the request: metadata.annotations[airflow-pod-deadline.io/execution-deadline]: Forbidden: cannot be changed from`)
 
 	err = patch(`{"metadata":{"annotations":{"` + timeoutKey + `":null}}}`)
 	require.Error(t, err, "removing the timeout")
@@ -163,9 +163,13 @@ func TestWebhookGuardsUpdates(t *testing.T) {
 	require.Error(t, err, "removing both: only the old object still matches the webhook")
 	assert.Contains(t, err.Error(), "cannot be removed")
 
-	// What KPO does during cleanup, and shortening, pass.
+	// Shortening too: the deadline is the creator's (SECURITY.md).
+	err = patch(`{"metadata":{"annotations":{"` + deadlineKey + `":"` + deadline.Format(stamped.Add(-time.Minute)) + `"}}}`)
+	require.Error(t, err, "shortening the deadline")
+	assert.Contains(t, err.Error(), "cannot be changed from")
+
+	// What KPO does during cleanup passes.
 	require.NoError(t, patch(`{"metadata":{"labels":{"already_checked":"True"}}}`))
-	require.NoError(t, patch(`{"metadata":{"annotations":{"`+deadlineKey+`":"`+deadline.Format(stamped.Add(-time.Minute))+`"}}}`))
 }
 
 func TestWebhookIsCalledOnlyForAnnotatedPods(t *testing.T) {
@@ -221,6 +225,7 @@ func TestValidatingCallSkippedOnlyWhenNothingChanged(t *testing.T) {
 	_, val, err := testenv.WebhookConfigs(installYAML())
 	require.NoError(t, err)
 	val.Name = "apd-validate-only"
+	val.Webhooks = val.Webhooks[:1] // the pod webhook; subresources are not this test's
 	val.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
 	testenv.PointAt(&val.Webhooks[0].ClientConfig, suite.webhookAt, suite.webhookCA)
 	require.NoError(t, suite.client.Create(ctx, val))

@@ -456,7 +456,7 @@ func badInputs() map[string]badInput {
 			want: pair(allow(), fail(400, "the request carries no object"))},
 		"operation: UPDATE with a malformed new annotation": {
 			body: withOpts(malformedPod, reviewOpts{op: admissionv1.Update, oldObject: []byte(`{}`)}),
-			want: pair(allow(), deny("is not a duration"))},
+			want: pair(allow(), deny("Forbidden: cannot be added by an update"))},
 
 		// --- hostile JSON inside the object ---
 		"json: duplicate metadata keys (second without annotations)": {

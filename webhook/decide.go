@@ -185,38 +185,61 @@ func ValidateCreate(pod Pod, now time.Time, cfg Config) Validation {
 	return Validation{Result: ResultUnchanged}
 }
 
-// ValidateUpdate is the validating webhook for a Pod UPDATE: the deadline
-// annotations may be added or shortened, never removed, extended or made
-// unreadable. Updates that leave them alone (KPO patching labels) pass at once.
-func ValidateUpdate(oldPod, newPod Pod, now time.Time, cfg Config) Validation {
+// ValidateUpdate is the validating webhook for a Pod UPDATE: the
+// annotations we read and stamp (deadline.Keys.Protected) are the creator's,
+// set at CREATE only. An update that adds, changes or removes any of them is
+// refused, whatever the new value says: otherwise anyone allowed to update a
+// pod could hand it a deadline (even one a second away) and have our sweeper
+// end a pod its owner never asked us to touch. Updates that leave them alone
+// (labels, other annotations, KPO's already_checked label, the sweeper
+// lowering activeDeadlineSeconds) pass. The clock plays no part.
+func ValidateUpdate(oldPod, newPod Pod, _ time.Time, cfg Config) Validation {
 	var errs field.ErrorList
-	k := cfg.Keys
-	// Deadlines compare as instants; now only bounds them (MaxBudget).
-	oldD, oldHas, oldErr := k.ParseDeadlineAnnotation(oldPod.Annotations[k.Deadline], now)
-	newD, newHas, newErr := k.ParseDeadlineAnnotation(newPod.Annotations[k.Deadline], now)
-	errs = append(errs, compareUpdate(k.Deadline, newPod.Annotations[k.Deadline], oldHas && oldErr == nil, newHas, newErr, newD.After(oldD))...)
-
-	oldT, oldHas, oldErr := k.ParseTimeoutAnnotation(oldPod.Annotations[k.Timeout])
-	newT, newHas, newErr := k.ParseTimeoutAnnotation(newPod.Annotations[k.Timeout])
-	errs = append(errs, compareUpdate(k.Timeout, newPod.Annotations[k.Timeout], oldHas && oldErr == nil, newHas, newErr, newT > oldT)...)
-
+	for _, key := range cfg.Keys.Protected() {
+		oldValue, had := oldPod.Annotations[key]
+		newValue, has := newPod.Annotations[key]
+		path := annotationPath(key)
+		switch {
+		case !had && has:
+			errs = append(errs, field.Forbidden(path, fmt.Sprintf("cannot be added by an update (new value %s); %s", quoteBounded(newValue), createOnly)))
+		case had && !has:
+			errs = append(errs, field.Forbidden(path, fmt.Sprintf("cannot be removed (value %s); %s", quoteBounded(oldValue), createOnly)))
+		case had && oldValue != newValue:
+			errs = append(errs, field.Forbidden(path, fmt.Sprintf("cannot be changed from %s to %s; %s", quoteBounded(oldValue), quoteBounded(newValue), createOnly)))
+		}
+	}
 	if len(errs) > 0 {
 		return Validation{Result: ResultInvalid, Denial: errs.ToAggregate().Error()}
 	}
 	return Validation{Result: ResultUnchanged}
 }
 
-func compareUpdate(key, newValue string, oldValid, newHas bool, newErr *deadline.AnnotationError, extended bool) field.ErrorList {
-	path := annotationPath(key)
-	switch {
-	case newErr != nil:
-		return annotationErrors([]*deadline.AnnotationError{newErr})
-	case oldValid && !newHas:
-		return field.ErrorList{field.Forbidden(path, "the execution deadline cannot be removed")}
-	case oldValid && extended:
-		return field.ErrorList{field.Forbidden(path, fmt.Sprintf("the execution deadline cannot be extended (new value %q); it may only be shortened", newValue))}
+// ValidateBinding is the validating webhook for a pods/binding CREATE. The
+// API server copies the Binding's annotations onto the pod it binds, so a
+// Binding that carries one of ours would set it after the pod was created
+// (the scheduler's carry none).
+func ValidateBinding(annotations map[string]string, cfg Config) Validation {
+	var errs field.ErrorList
+	for _, key := range cfg.Keys.Protected() {
+		if value, ok := annotations[key]; ok {
+			errs = append(errs, field.Forbidden(annotationPath(key), fmt.Sprintf("cannot be set through a binding (value %s); %s", quoteBounded(value), createOnly)))
+		}
 	}
-	return nil
+	if len(errs) > 0 {
+		return Validation{Result: ResultInvalid, Denial: errs.ToAggregate().Error()}
+	}
+	return Validation{Result: ResultUnchanged}
+}
+
+// createOnly ends every refusal of an update to a protected annotation.
+const createOnly = "airflow-pod-deadline annotations are set only when the pod is created, by its creator (SECURITY.md)"
+
+// quoteBounded quotes an annotation value for a message, cut after
+// deadline.MaxQuoted bytes as in deadline.AnnotationError.Quoted: a denial
+// must not repeat a hostile 256 KiB value.
+func quoteBounded(v string) string {
+	e := deadline.AnnotationError{Value: v}
+	return e.Quoted()
 }
 
 func annotationPath(key string) *field.Path {

@@ -199,11 +199,16 @@ func TestValidateCreate(t *testing.T) {
 
 func TestValidateUpdate(t *testing.T) {
 	k := cfg.Keys
-	stamped := map[string]string{k.Timeout: "30s", k.Deadline: "2026-05-20T10:00:30Z", k.ClampedFrom: "3600"}
+	identity := map[string]string{
+		k.Instance: "prod", k.DagID: "etl", k.RunID: "scheduled__2026-05-20T09:00:00+00:00",
+		k.TaskID: "load", k.MapIndex: "-1", k.TryNumber: "1",
+	}
+	stamped := map[string]string{k.Timeout: "30s", k.Deadline: "2026-05-20T10:00:30Z", k.ClampedFrom: "3600", k.Admitted: "30"}
+	maps.Copy(stamped, identity)
 	with := func(base map[string]string, key, value string) map[string]string {
-		out := map[string]string{}
-		for k, v := range base {
-			out[k] = v
+		out := maps.Clone(base)
+		if out == nil {
+			out = map[string]string{}
 		}
 		if value == "<delete>" {
 			delete(out, key)
@@ -212,26 +217,47 @@ func TestValidateUpdate(t *testing.T) {
 		}
 		return out
 	}
+	const forbidden = "Forbidden: "
 	tests := map[string]struct {
 		old, new map[string]string
 		denial   string
 	}{
-		"unchanged (label patch)":   {old: stamped, new: stamped},
-		"shorten deadline":          {old: stamped, new: with(stamped, k.Deadline, "2026-05-20T10:00:10Z")},
-		"shorten timeout":           {old: stamped, new: with(stamped, k.Timeout, "10s")},
-		"same instant, other form":  {old: stamped, new: with(stamped, k.Deadline, "1779271230")},
-		"add a deadline":            {old: nil, new: map[string]string{k.Deadline: "2026-05-20T10:00:10Z"}},
-		"fix a malformed value":     {old: map[string]string{k.Timeout: "soon"}, new: map[string]string{k.Timeout: "10s"}},
-		"drop a malformed value":    {old: map[string]string{k.Timeout: "soon"}, new: nil},
-		"clamped-from may change":   {old: stamped, new: with(stamped, k.ClampedFrom, "<delete>")},
-		"remove deadline":           {old: stamped, new: with(stamped, k.Deadline, "<delete>"), denial: "metadata.annotations[airflow-pod-deadline.io/execution-deadline]: Forbidden: the execution deadline cannot be removed"},
-		"empty deadline":            {old: stamped, new: with(stamped, k.Deadline, ""), denial: "cannot be removed"},
-		"remove timeout":            {old: stamped, new: with(stamped, k.Timeout, "<delete>"), denial: "execution-timeout]: Forbidden: the execution deadline cannot be removed"},
-		"extend deadline":           {old: stamped, new: with(stamped, k.Deadline, "2026-05-20T11:00:00Z"), denial: "cannot be extended"},
-		"extend by a nanosecond":    {old: stamped, new: with(stamped, k.Deadline, "2026-05-20T10:00:30.000000001Z"), denial: "cannot be extended"},
-		"extend timeout":            {old: stamped, new: with(stamped, k.Timeout, "1h"), denial: "execution-timeout]: Forbidden: the execution deadline cannot be extended"},
-		"malformed new value":       {old: stamped, new: with(stamped, k.Deadline, "later"), denial: "Invalid value: \"later\""},
+		"unchanged (KPO's already_checked label patch)": {old: stamped, new: stamped},
+		"other annotations may change":                  {old: stamped, new: with(stamped, "team", "data")},
+		"other annotations may go":                      {old: with(stamped, "team", "data"), new: stamped},
+		"a pod without any of ours":                     {old: map[string]string{"a": "b"}, new: map[string]string{"a": "c"}},
+		"add a deadline": {old: nil, new: map[string]string{k.Deadline: "2026-05-20T10:00:10Z"},
+			denial: `metadata.annotations[airflow-pod-deadline.io/execution-deadline]: Forbidden: cannot be added by an update (new value "2026-05-20T10:00:10Z"); airflow-pod-deadline annotations are set only when the pod is created, by its creator`},
+		"add a timeout":             {old: map[string]string{"a": "b"}, new: map[string]string{"a": "b", k.Timeout: "1s"}, denial: "execution-timeout]: Forbidden: cannot be added by an update"},
+		"add an empty deadline":     {old: nil, new: map[string]string{k.Deadline: ""}, denial: `cannot be added by an update (new value "")`},
+		"add an identity":           {old: nil, new: map[string]string{k.DagID: "etl"}, denial: "dag-id]: Forbidden: cannot be added"},
+		"shorten deadline":          {old: stamped, new: with(stamped, k.Deadline, "2026-05-20T10:00:10Z"), denial: `execution-deadline]: Forbidden: cannot be changed from "2026-05-20T10:00:30Z" to "2026-05-20T10:00:10Z"`},
+		"shorten timeout":           {old: stamped, new: with(stamped, k.Timeout, "10s"), denial: `execution-timeout]: Forbidden: cannot be changed from "30s" to "10s"`},
+		"same instant, other form":  {old: stamped, new: with(stamped, k.Deadline, "1779271230"), denial: "cannot be changed"},
+		"extend deadline":           {old: stamped, new: with(stamped, k.Deadline, "2026-05-20T11:00:00Z"), denial: "cannot be changed"},
+		"extend timeout":            {old: stamped, new: with(stamped, k.Timeout, "1h"), denial: "cannot be changed"},
+		"malformed new value":       {old: stamped, new: with(stamped, k.Deadline, "later"), denial: `cannot be changed from "2026-05-20T10:00:30Z" to "later"`},
+		"fix a malformed value":     {old: map[string]string{k.Timeout: "soon"}, new: map[string]string{k.Timeout: "10s"}, denial: "cannot be changed"},
+		"drop a malformed value":    {old: map[string]string{k.Timeout: "soon"}, new: nil, denial: `cannot be removed (value "soon")`},
+		"remove deadline":           {old: stamped, new: with(stamped, k.Deadline, "<delete>"), denial: `execution-deadline]: Forbidden: cannot be removed (value "2026-05-20T10:00:30Z")`},
+		"empty deadline":            {old: stamped, new: with(stamped, k.Deadline, ""), denial: `to ""`},
+		"remove timeout":            {old: stamped, new: with(stamped, k.Timeout, "<delete>"), denial: "execution-timeout]: Forbidden: cannot be removed"},
+		"remove an empty value":     {old: map[string]string{k.Timeout: ""}, new: nil, denial: `cannot be removed (value "")`},
+		"remove clamped-from":       {old: stamped, new: with(stamped, k.ClampedFrom, "<delete>"), denial: "clamped-from]: Forbidden: cannot be removed"},
+		"change admitted":           {old: stamped, new: with(stamped, k.Admitted, "99999"), denial: "admitted-active-deadline-seconds]: Forbidden: cannot be changed"},
 		"remove everything at once": {old: stamped, new: nil, denial: "execution-timeout"},
+	}
+	// Every identity key, changed and removed.
+	for key := range identity {
+		name := strings.TrimPrefix(key, deadline.DefaultPrefix+"/")
+		tests["change "+name] = struct {
+			old, new map[string]string
+			denial   string
+		}{old: stamped, new: with(stamped, key, "other"), denial: name + "]: " + forbidden + "cannot be changed"}
+		tests["remove "+name] = struct {
+			old, new map[string]string
+			denial   string
+		}{old: stamped, new: with(stamped, key, "<delete>"), denial: name + "]: " + forbidden + "cannot be removed"}
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -243,10 +269,27 @@ func TestValidateUpdate(t *testing.T) {
 			}
 			assert.Equal(t, ResultInvalid, got.Result)
 			assert.Contains(t, got.Denial, tc.denial)
+			assert.Contains(t, got.Denial, createOnly)
 		})
 	}
-	t.Run("remove everything names both keys", func(t *testing.T) {
+	t.Run("remove everything names every key", func(t *testing.T) {
 		got := ValidateUpdate(pod(nil, stamped), pod(nil, nil), anchor, cfg)
-		assert.Equal(t, 2, strings.Count(got.Denial, "cannot be removed"))
+		assert.Equal(t, len(stamped), strings.Count(got.Denial, "cannot be removed"))
+	})
+	t.Run("activeDeadlineSeconds lowered (the sweeper) passes", func(t *testing.T) {
+		got := ValidateUpdate(pod(ptr.To[int64](30), stamped), pod(ptr.To[int64](1), stamped), anchor, cfg)
+		assert.Equal(t, ResultUnchanged, got.Result)
+	})
+	t.Run("a hostile value is quoted cut", func(t *testing.T) {
+		huge := strings.Repeat("\x00", 100_000)
+		got := ValidateUpdate(pod(nil, nil), pod(nil, map[string]string{k.Deadline: huge}), anchor, cfg)
+		assert.Less(t, len(got.Denial), 1000)
+		assert.Contains(t, got.Denial, "(100000 bytes)")
+	})
+	t.Run("another prefix protects its own keys only", func(t *testing.T) {
+		other := NewConfig("deadlines.example.com")
+		assert.Equal(t, ResultUnchanged, ValidateUpdate(pod(nil, nil), pod(nil, map[string]string{k.Deadline: "1s"}), anchor, other).Result)
+		got := ValidateUpdate(pod(nil, nil), pod(nil, map[string]string{other.Keys.Deadline: "1s"}), anchor, other)
+		assert.Contains(t, got.Denial, "metadata.annotations[deadlines.example.com/execution-deadline]: Forbidden: cannot be added")
 	})
 }

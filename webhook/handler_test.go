@@ -245,7 +245,7 @@ func TestValidatorAnswers(t *testing.T) {
 				return reviewBody(t, mustJSON(t, kpoPod(extended, ptr.To[int64](20))),
 					reviewOpts{op: admissionv1.Update, oldObject: mustJSON(t, kpoPod(clamped, ptr.To[int64](20)))})
 			},
-			code: 403, message: "metadata.annotations[airflow-pod-deadline.io/execution-deadline]: Forbidden: the execution deadline cannot be extended"},
+			code: 403, message: "metadata.annotations[airflow-pod-deadline.io/execution-deadline]: Forbidden: cannot be changed from "},
 		"update patching labels": {
 			body: func(t testing.TB) []byte {
 				p := kpoPod(clamped, ptr.To[int64](20))

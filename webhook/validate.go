@@ -30,7 +30,11 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 }
 
 func (v *Validator) handle(ctx context.Context, req admission.Request) (admission.Response, Result) {
-	if resp := checkRequest(req, admissionv1.Create, admissionv1.Update); resp != nil {
+	check := checkRequest
+	if req.SubResource != "" {
+		check = checkSubresource
+	}
+	if resp := check(req, admissionv1.Create, admissionv1.Update); resp != nil {
 		return *resp, resultOf(*resp)
 	}
 	pod, err := decodePod(req.Object)
@@ -39,9 +43,13 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 	}
 	now := v.Clock.Now()
 	var verdict Validation
-	if req.Operation == admissionv1.Create {
+	switch {
+	case req.SubResource == bindingSubresource:
+		// The Binding's metadata, not a pod's.
+		verdict = ValidateBinding(pod.Annotations, v.Config)
+	case req.Operation == admissionv1.Create:
 		verdict = ValidateCreate(pod, now, v.Config)
-	} else {
+	default:
 		oldPod, err := decodePod(req.OldObject)
 		if err != nil {
 			return admission.Errored(http.StatusBadRequest, err), ResultError
@@ -53,6 +61,29 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 		return admission.Denied(verdict.Denial), verdict.Result
 	}
 	return admission.Allowed(""), verdict.Result
+}
+
+// bindingSubresource is pods/binding: the API server copies a Binding's
+// annotations onto the pod it binds.
+const bindingSubresource = "binding"
+
+// podWritingSubresources write a whole Pod, metadata included: the API
+// server keeps the annotations an UPDATE of pods/status sends (shown by
+// test/deputy_test.go), so each is one more way to change ours after create.
+var podWritingSubresources = map[string]bool{"status": true, "ephemeralcontainers": true, "resize": true}
+
+// checkSubresource answers the subresource requests that are not ours to
+// judge: nil means judge it (an UPDATE of a subresource that writes the Pod,
+// or a CREATE of pods/binding).
+func checkSubresource(req admission.Request, _ ...admissionv1.Operation) *admission.Response {
+	switch {
+	case req.SubResource == bindingSubresource && req.Operation == admissionv1.Create:
+		return nil
+	case podWritingSubresources[req.SubResource] && req.Operation == admissionv1.Update && req.Kind == podKind:
+		return nil
+	}
+	resp := admission.Allowed("")
+	return &resp
 }
 
 // NewValidatingWebhook is the validating webhook as served at ValidatePath.

@@ -84,7 +84,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&o.tolerance, "admission-tolerance", webhook.DefaultTolerance, "How far activeDeadlineSeconds may exceed the remaining budget when the validating webhook checks it (time between the two webhook calls, clock skew between replicas).")
 	fs.StringVar(&o.namespace, "namespace", "", "Sweeper only: watch pods in this namespace only (empty: all namespaces).")
 	fs.StringVar(&o.podSelector, "pod-label-selector", "", "Sweeper only: watch only pods matching this label selector (e.g. kubernetes_pod_operator=True).")
-	fs.StringVar(&o.excludeNamespaces, "exclude-namespaces", "", "Sweeper only: comma-separated namespaces whose pods are never enforced; give the same list as the webhooks' namespaceSelector exclusions (the Helm chart does).")
+	fs.StringVar(&o.excludeNamespaces, "exclude-namespaces", "", "Sweeper only: comma-separated namespaces whose pods are never enforced, besides kube-system and $POD_NAMESPACE (always excluded); give the same list as the webhooks' namespaceSelector exclusions (the Helm chart does).")
 	fs.Float64Var(&o.apiQPS, "kube-api-qps", 50, "Queries per second to the API server.")
 	fs.IntVar(&o.apiBurst, "kube-api-burst", 100, "Burst of queries to the API server.")
 	fs.IntVar(&o.workers, "sweeper-workers", 4, "Pods the sweeper acts on concurrently.")

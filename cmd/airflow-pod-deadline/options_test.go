@@ -78,3 +78,21 @@ func TestGoodFlags(t *testing.T) {
 	require.Len(t, ips, 1)
 	assert.Equal(t, "127.0.0.1", ips[0].String())
 }
+
+func TestSweeperExclusionsAlwaysHoldKubeSystemAndOwnNamespace(t *testing.T) {
+	tests := map[string]struct {
+		flag, podNamespace string
+		want               []string
+	}{
+		"nothing given":       {want: []string{"kube-system"}},
+		"in a cluster":        {podNamespace: "apd", want: []string{"kube-system", "apd"}},
+		"the chart's list":    {flag: "kube-system,apd,team-b", podNamespace: "apd", want: []string{"kube-system", "apd", "team-b", "kube-system", "apd"}},
+		"spaces, empty items": {flag: " team-a, ,team-b ", want: []string{"team-a", "team-b", "kube-system"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("POD_NAMESPACE", tc.podNamespace)
+			assert.Equal(t, tc.want, sweeperExclusions(tc.flag))
+		})
+	}
+}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+
 	"golang.org/x/time/rate"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
@@ -16,7 +18,7 @@ func setupSweeper(mgr ctrl.Manager, opts *options, keys deadline.Keys) error {
 		return err
 	}
 	informer, err := sweeper.NewPodInformer(cs, keys, sweeper.Scope{
-		Namespace: opts.namespace, LabelSelector: opts.podSelector, ExcludeNamespaces: splitList(opts.excludeNamespaces),
+		Namespace: opts.namespace, LabelSelector: opts.podSelector, ExcludeNamespaces: sweeperExclusions(opts.excludeNamespaces),
 	})
 	if err != nil {
 		return err
@@ -31,4 +33,17 @@ func setupSweeper(mgr ctrl.Manager, opts *options, keys deadline.Keys) error {
 		Deletes:   rate.NewLimiter(rate.Limit(opts.deletesPerSecond), max(1, int(opts.deletesPerSecond))),
 	}
 	return r.SetupWithManager(mgr, informer, opts.workers)
+}
+
+// sweeperExclusions are the namespaces the sweeper never enforces in: the
+// --exclude-namespaces list, and always kube-system and the binary's own
+// namespace ($POD_NAMESPACE, which the chart sets), which the webhooks'
+// namespaceSelector never serves either. We act only where we are asked to,
+// even when run without the chart's flags.
+func sweeperExclusions(list string) []string {
+	out := append(splitList(list), "kube-system")
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		out = append(out, ns)
+	}
+	return out
 }

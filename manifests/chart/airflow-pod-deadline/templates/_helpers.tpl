@@ -175,6 +175,34 @@ has({{ $o }}.metadata.annotations) && (
 {{- end }}
 
 {{/*
+The annotation keys only a pod's creator may set, comma-separated: the
+binary's deadline.Keys.Protected (test/chart_test.go keeps them equal). An
+UPDATE that carries one on either side is sent to the validating webhook,
+which refuses adding, changing or removing any of them.
+*/}}
+{{- define "apd.protectedKeys" -}}
+{{- $p := .Values.annotationPrefix -}}
+{{- range $i, $n := list "execution-deadline" "execution-timeout" "clamped-from" "admitted-active-deadline-seconds" "airflow-instance" "dag-id" "run-id" "task-id" "map-index" "try-number" }}{{ if $i }},{{ end }}{{ $p }}/{{ $n }}{{ end -}}
+{{- end }}
+
+{{/*
+CEL: the object (.obj) carries one of the annotation keys (.keys), whatever
+its value (an empty value added or removed is still a change).
+*/}}
+{{- define "apd.carriesAnyKey" -}}
+has({{ .obj }}.metadata.annotations) && [{{ range $i, $k := .keys }}{{ if $i }}, {{ end }}'{{ $k }}'{{ end }}].exists(k, k in {{ .obj }}.metadata.annotations)
+{{- end }}
+
+{{/*
+CEL: one of the annotation keys (.keys) is added, removed or changed between
+oldObject and object. When presence is equal and the key is in object it is
+in oldObject too, so the second index is safe.
+*/}}
+{{- define "apd.changesAnyKey" -}}
+[{{ range $i, $k := .keys }}{{ if $i }}, {{ end }}'{{ $k }}'{{ end }}].exists(k, (has(object.metadata.annotations) && k in object.metadata.annotations) != (has(oldObject.metadata.annotations) && k in oldObject.metadata.annotations) || (has(object.metadata.annotations) && k in object.metadata.annotations && object.metadata.annotations[k] != oldObject.metadata.annotations[k]))
+{{- end }}
+
+{{/*
 Namespaces neither webhook nor sweeper touches: kube-system, the release
 namespace and webhook.excludeNamespaces, comma-separated.
 */}}
