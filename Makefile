@@ -33,6 +33,15 @@ bin-tools:
 airflow-venvs:
 	./test/e2e/airflow/venvs.sh
 
+## dist: the Airflow policy package (integrations/airflow) as a wheel and an sdist in dist/,
+## reproducible (pinned hatchling, SOURCE_DATE_EPOCH: the last commit touching
+## integrations/airflow unless set), checked by `twine check --strict` (pinned, bin/twine).
+## The Airflow venvs of make test install this same wheel (test/e2e/airflow/venvs.sh).
+.PHONY: dist
+dist:
+	./test/e2e/airflow/venvs.sh dist
+	./test/e2e/airflow/venvs.sh check-dist
+
 ## airflow-locks: re-resolve test/e2e/airflow/requirements/*.in into the lock files.
 airflow-locks:
 	./test/e2e/airflow/venvs.sh lock
