@@ -33,6 +33,15 @@ bin-tools:
 airflow-venvs:
 	./test/e2e/airflow/venvs.sh
 
+## dist: the Airflow policy package (integrations/airflow) as a wheel and an sdist in dist/,
+## reproducible (pinned hatchling, SOURCE_DATE_EPOCH: the last commit touching
+## integrations/airflow unless set), checked by `twine check --strict` (pinned, bin/twine).
+## The Airflow venvs of make test install this same wheel (test/e2e/airflow/venvs.sh).
+.PHONY: dist
+dist:
+	./test/e2e/airflow/venvs.sh dist
+	./test/e2e/airflow/venvs.sh check-dist
+
 ## airflow-locks: re-resolve test/e2e/airflow/requirements/*.in into the lock files.
 airflow-locks:
 	./test/e2e/airflow/venvs.sh lock
@@ -172,7 +181,7 @@ image:
 	  -source-date-epoch $(SOURCE_DATE_EPOCH) -digest-file dist/image.digest \
 	  $(if $(IMAGE),-push $(IMAGE),-out dist/image -archive dist/image.tar -ref $(RELEASE_IMAGE))
 
-## demo: the whole story in about a minute, on a local cluster whose pods run
+## demo: the whole story in ~35 s once built (2-vCPU VM), on a local cluster whose pods run
 ## (hollow nodes) with the real binary (test/demo): admission, refusals, the
 ## kubelet stopping a pod at its deadline, the sweeper, audit.
 .PHONY: demo cluster

@@ -2,7 +2,8 @@
 pod with its execution deadline (annotation ``airflow-pod-deadline.io/execution-deadline`` =
 ``ti.start_date + task.execution_timeout``).
 
-The usual setup is ``pip install`` of this directory's distribution (``airflow-pod-deadline``):
+The usual setup is ``pip install`` of this directory's distribution (``airflow-pod-deadline``, the
+wheel ``make dist`` builds or a git URL; it is not on PyPI):
 Airflow then loads the policy through its ``airflow.policy`` entry point and this file is not
 needed. Use this file instead where you manage policies in ``airflow_local_settings.py``: install the
 distribution, copy this file to ``$AIRFLOW_HOME/config/airflow_local_settings.py`` (with the Helm

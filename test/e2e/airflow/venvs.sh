@@ -4,12 +4,17 @@
 #   venvs.sh [NAME...]        create/refresh bin/venvs/NAME for each lock (default: all)
 #   venvs.sh lock [NAME...]   re-resolve requirements/NAME.in into locks/NAME.txt
 #   venvs.sh list             print the venv names
+#   venvs.sh dist             the policy package's wheel and sdist in dist/ (make dist)
+#   venvs.sh check-dist       twine check of what dist wrote (pinned twine in bin/twine)
+#   venvs.sh lock-tools       re-resolve tools/*.in (the build backend, twine) into tools/*.txt
 #
 # Each venv is test/e2e/airflow/requirements/NAME.in (the exact pins of Airflow and the
 # cncf-kubernetes provider), resolved once by `venvs.sh lock` (make airflow-locks) into
 # test/e2e/airflow/locks/NAME.txt, a fully pinned list. Installing uses only the lock
 # (uv pip sync), so every machine gets the same set of distributions. The airflow-pod-deadline
-# policy package (integrations/airflow) is then installed into every venv, as a user installs it.
+# policy package (integrations/airflow) is then installed into every venv from the wheel that
+# `make dist` builds (dist/airflow_pod_deadline-<version>-py3-none-any.whl, one recipe: dist()
+# below), as a user installs it.
 #
 # Idempotent: a venv whose stamp (a hash of the lock, uv's version and the interpreter) matches
 # is not touched; the policy package is reinstalled only when its sources change. uv comes from
@@ -45,6 +50,9 @@ export UV_CACHE_DIR="${UV_CACHE_DIR:-$bin/uv-cache}"
 export UV_NO_PROGRESS=1
 export UV_PYTHON_DOWNLOADS=never
 uv="$bin/uv-bootstrap/bin/uv"
+tools="$here/tools"
+dist_dir="${APD_DIST_DIR:-$root/dist}"
+
 
 ensure_uv() {
   if [ -x "$uv" ] && [ "$("$uv" --version 2>/dev/null | awk '{print $2}')" = "$uv_version" ]; then
@@ -72,20 +80,61 @@ lock() {
     "requirements/$name.in" -o "locks/$name.txt")
 }
 
-# pkg_hash: the policy package's sources, so that editing them reinstalls it.
+# lock_tools: resolve tools/NAME.in (the pinned build backend with its dependencies, twine) into
+# tools/NAME.txt.
+lock_tools() {
+  local f
+  for f in "$tools"/*.in; do
+    echo "venvs.sh: resolving tools/$(basename "$f")"
+    (cd "$tools" && "$uv" pip compile --quiet --python "$python" --python-version 3.11 \
+      --python-platform x86_64-manylinux_2_28 --no-annotate --custom-compile-command "test/e2e/airflow/venvs.sh lock-tools" \
+      "$(basename "$f")" -o "$(basename "$f" .in).txt")
+  done
+}
+
+# pkg_hash: the policy package's sources (what goes into the wheel and sdist), so that editing
+# them rebuilds and reinstalls it.
 pkg_hash() {
-  (cd "$root/integrations/airflow" && git ls-files --cached --others --exclude-standard -- pyproject.toml src |
+  (cd "$root/integrations/airflow" && git ls-files --cached --others --exclude-standard -- pyproject.toml src README.md LICENSE |
     LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
 }
 
-# wheel: build the policy package's wheel once per source hash (bin/apd-wheel/HASH/) and print its path.
-wheel() {
-  local out="$bin/apd-wheel/$(pkg_hash)"
-  if ! ls "$out"/*.whl >/dev/null 2>&1; then
-    rm -rf "$bin/apd-wheel"
-    "$uv" build --quiet --wheel --out-dir "$out" "$root/integrations/airflow" >&2
+# dist: build the policy package's sdist, then its wheel from the sdist, into dist/. Reproducible:
+# the backend and its dependencies are pinned (tools/build.txt) and hatchling writes every
+# timestamp as SOURCE_DATE_EPOCH, by default the time of the last commit that touched
+# integrations/airflow, so two builds of one commit are byte for byte equal.
+dist() {
+  local epoch
+  epoch=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct -- integrations/airflow 2>/dev/null || true)}
+  mkdir -p "$dist_dir"
+  rm -f "$dist_dir"/airflow_pod_deadline-*.whl "$dist_dir"/airflow_pod_deadline-*.tar.gz "$dist_dir/.apd-pkg"
+  SOURCE_DATE_EPOCH=${epoch:-315532800} "$uv" build --quiet --build-constraint "$tools/build.txt" \
+    --out-dir "$dist_dir" "$root/integrations/airflow" >&2
+  pkg_hash >"$dist_dir/.apd-pkg"
+  ls "$dist_dir"/airflow_pod_deadline-*
+}
+
+# check_dist: twine check (metadata, the README rendering) of dist/'s wheel and sdist, with the
+# pinned twine in bin/twine.
+check_dist() {
+  local venv="$bin/twine" want
+  want="$(hash_of "$tools/twine.txt") uv=$uv_version python=$py_version"
+  if [ "$(cat "$venv/.apd-venv" 2>/dev/null || true)" != "$want" ]; then
+    rm -rf "$venv"
+    "$uv" venv --quiet --python "$python" "$venv"
+    "$uv" pip sync --quiet --python "$venv/bin/python" "$tools/twine.txt"
+    echo "$want" >"$venv/.apd-venv"
   fi
-  ls "$out"/*.whl
+  "$venv/bin/twine" check --strict "$dist_dir"/airflow_pod_deadline-*.whl "$dist_dir"/airflow_pod_deadline-*.tar.gz
+}
+
+# wheel: the wheel dist() wrote for the current sources (built if missing or stale); print its path.
+wheel() {
+  if [ "$(cat "$dist_dir/.apd-pkg" 2>/dev/null || true)" != "$(pkg_hash)" ] ||
+    ! ls "$dist_dir"/airflow_pod_deadline-*-py3-none-any.whl >/dev/null 2>&1; then
+    dist >/dev/null
+  fi
+  ls "$dist_dir"/airflow_pod_deadline-*-py3-none-any.whl
 }
 
 # venv NAME: make bin/venvs/NAME match locks/NAME.txt, then install the policy package.
@@ -117,6 +166,18 @@ venv() {
 cmd=${1:-}
 case "$cmd" in
   list) names ;;
+  dist)
+    ensure_uv
+    dist
+    ;;
+  check-dist)
+    ensure_uv
+    check_dist
+    ;;
+  lock-tools)
+    ensure_uv
+    lock_tools
+    ;;
   lock)
     shift
     ensure_uv
