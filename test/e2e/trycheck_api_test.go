@@ -30,6 +30,11 @@ except ImportError:
 with DAG("apd_api", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False):
     for i in range(5):
         EmptyOperator(task_id=f"t{i}")
+
+# Paused: a triggered run's task instances stay without a state (a live try).
+with DAG("apd_api_live", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False,
+         is_paused_upon_creation=True):
+    EmptyOperator(task_id="t0")
 `
 
 var (
@@ -65,10 +70,11 @@ func credsDir(t *testing.T, u airflowenv.APIUser) string {
 	return dir
 }
 
-// TestAirflowAPIClient runs the try check's client against real Airflow API
-// servers: Airflow 3's api-server (v2, JWT) and Airflow 2's webserver (v1,
-// basic auth), as a read-only user.
-func TestAirflowAPIClient(t *testing.T) {
+// TestTryCheck runs the try check against real Airflow API servers:
+// Airflow 3's api-server (v2, JWT) and Airflow 2's webserver (v1, basic
+// auth), as a read-only user: the client alone, then the sweeper binary on a
+// real kube-apiserver.
+func TestTryCheck(t *testing.T) {
 	for _, venv := range venvs(t, "af3.3.2-k8s10.25.0", "af2.11.2-k8s10.25.0") {
 		t.Run(venv, func(t *testing.T) {
 			dags := t.TempDir()
@@ -83,6 +89,8 @@ func TestAirflowAPIClient(t *testing.T) {
 				_, err := a.WaitTaskState(ctx, "apd_api", runID, "t"+string(rune('0'+i)), -1, []string{"success"}, 3*time.Minute, nil)
 				require.NoError(t, err)
 			}
+			liveRun, err := a.Trigger(ctx, "apd_api_live")
+			require.NoError(t, err)
 			version := airflowapi.V2
 			if a.Major < 3 {
 				version = airflowapi.V1
@@ -129,6 +137,8 @@ func TestAirflowAPIClient(t *testing.T) {
 			assert.Equal(t, airflowapi.KindAuth, airflowapi.KindOf(err), err.Error())
 			_, err = client(airflowenv.APIUser{Name: "nobody", Password: "x"}).DAGExists(ctx, "apd_api")
 			assert.Equal(t, airflowapi.KindAuth, airflowapi.KindOf(err), "an unknown user proves no DAG absent")
+
+			t.Run("sweeper", func(t *testing.T) { trySweeper(t, url, version, runID, liveRun, db) })
 		})
 	}
 }
