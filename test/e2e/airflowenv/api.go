@@ -1,9 +1,13 @@
 package airflowenv
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,4 +114,69 @@ func (a *Airflow) startWebserver(port int) error {
 	}()
 	a.procs["webserver"] = c
 	return nil
+}
+
+// MarkTask sets a task instance's state through the public API as user (an
+// Admin), as the UI's "Mark as failed" does: PATCH
+// /api/{v2,v1}/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}
+// with {"new_state": state} (v2's PatchTaskInstanceBody, v1's
+// UpdateTaskInstance with dry_run false).
+func (a *Airflow) MarkTask(ctx context.Context, baseURL string, user APIUser, dagID, runID, taskID, state string) error {
+	body := map[string]any{"new_state": state}
+	version := "v2"
+	if a.Major < 3 {
+		version = "v1"
+		body["dry_run"] = false
+	}
+	u := fmt.Sprintf("%s/api/%s/dags/%s/dagRuns/%s/taskInstances/%s", baseURL, version,
+		url.PathEscape(dagID), url.PathEscape(runID), url.PathEscape(taskID))
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, u, bytes.NewReader(payload))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if a.Major >= 3 {
+		token, err := a.token(ctx, baseURL, user)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+	} else {
+		req.SetBasicAuth(user.Name, user.Password)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("PATCH %s: %d %s", u, resp.StatusCode, out)
+	}
+	return nil
+}
+
+func (a *Airflow) token(ctx context.Context, baseURL string, user APIUser) (string, error) {
+	payload, _ := json.Marshal(map[string]string{"username": user.Name, "password": user.Password})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/auth/token", bytes.NewReader(payload))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.AccessToken == "" {
+		return "", fmt.Errorf("POST /auth/token: %d %v", resp.StatusCode, err)
+	}
+	return out.AccessToken, nil
 }
