@@ -79,7 +79,7 @@ test: bin-tools airflow-venvs lint
 	$(GO) -C test/tools test -count=1 ./hollownode/runtime/
 	$(GO) test -race -count=1 ./...
 	./integrations/airflow/test.sh
-	APD_E2E_AIRFLOW=1 $(GO) test -count=1 -timeout 40m -run '^TestRows1And2$$' ./test/e2e/ 2>&1 | grep -v '^{'
+	APD_E2E_AIRFLOW=1 $(GO) test -count=1 -timeout 40m -run '^(TestRows1And2|TestTryCheckRows)$$' ./test/e2e/ 2>&1 | grep -v '^{'
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \

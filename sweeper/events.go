@@ -82,3 +82,38 @@ func note(s string) string {
 	}
 	return s[:maxNote-3] + "..."
 }
+
+// ReasonTryEnded is the event of a pod ended because Airflow reports its try
+// over (the try check).
+const ReasonTryEnded = "AirflowTryEnded"
+
+func tryEventAction(a Action) string {
+	if a.Kind == Lower {
+		return eventActionLower
+	}
+	return eventActionDelete
+}
+
+// tryNote says what the check did and why: the try, as the policy stamped
+// it, and the state Airflow reported.
+func tryNote(pod *corev1.Pod, a Action, t Try, v TryVerdict, dryRun bool) string {
+	why := fmt.Sprintf("Airflow reports the try over (%s; state %s: %s)", t, stateName(v.State), v.Why)
+	switch {
+	case a.Kind == Lower:
+		verb := "Lowered"
+		if dryRun {
+			verb = "Would lower"
+		}
+		from := "unset"
+		if ads := pod.Spec.ActiveDeadlineSeconds; ads != nil {
+			from = fmt.Sprint(*ads)
+		}
+		return note(fmt.Sprintf("%s activeDeadlineSeconds %s -> %d so the kubelet stops the pod now: %s", verb, from, a.ActiveDeadlineSeconds, why))
+	default:
+		verb := "Deleted"
+		if dryRun {
+			verb = "Would delete"
+		}
+		return note(fmt.Sprintf("%s: %s and %s", verb, a.Why, why))
+	}
+}

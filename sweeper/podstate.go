@@ -31,6 +31,10 @@ type podState struct {
 	pod     Pod
 	// who names the Airflow task for event messages (identity).
 	who string
+	// try is the pod's Airflow try (nil: no valid identity annotations, the
+	// try check never looks at it). Its strings are the annotation values
+	// themselves: about 100-300 bytes per pod.
+	try *Try
 }
 
 // GetObjectMeta makes podState keyable by the informer (meta.Accessor).
@@ -61,10 +65,17 @@ func toState(keys deadline.Keys, exclude ...string) toolscache.TransformFunc {
 			namespaces[ns] = ns
 		}
 		s := &podState{namespace: ns, name: pod.Name, uid: pod.UID}
+		if excluded[ns] {
+			return s, nil // identity only: never reconciled
+		}
+		if t, ok := TryOf(pod.Annotations, keys); ok {
+			// Checked against Airflow (TryCheck), deadline or not.
+			s.try, s.pod, s.who = &t, PodOf(pod, keys), identity(pod)
+		}
 		_, hasD := pod.Annotations[keys.Deadline]
 		_, hasT := pod.Annotations[keys.Timeout]
-		if (!hasD && !hasT) || excluded[ns] {
-			return s, nil // identity only: never reconciled
+		if !hasD && !hasT {
+			return s, nil // not reconciled
 		}
 		s.tracked, s.pod, s.who = true, PodOf(pod, keys), identity(pod)
 		return s, nil

@@ -53,6 +53,8 @@ type options struct {
 	certRenewBefore    time.Duration
 	certCheckInterval  time.Duration
 	zap                zap.Options
+	// airflow configures the try check (airflow_options.go).
+	airflow airflowOptions
 }
 
 // Certificate modes (--cert-mode).
@@ -98,6 +100,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&o.caValidity, "ca-validity", 10*365*24*time.Hour, "Self-managed mode: validity of the CA.")
 	fs.DurationVar(&o.certRenewBefore, "cert-renew-before", 30*24*time.Hour, "Self-managed mode: renew a certificate (or the CA) this long before it expires.")
 	fs.DurationVar(&o.certCheckInterval, "cert-check-interval", 10*time.Second, "Self-managed mode: how often the Secret and the webhook configurations' caBundle are checked (this also repairs a caBundle reset by a helm upgrade).")
+	o.airflow.bind(fs)
 	o.zap.Development = false // JSON logs
 	o.zap.BindFlags(fs)
 }
@@ -167,6 +170,7 @@ func (o *options) validate() error {
 	default:
 		bad("cert-mode", "%q is neither %q nor %q", o.certMode, certModeFiles, certModeSelfManaged)
 	}
+	o.airflow.validate(bad, o.enableSweeper)
 	if !o.enableWebhook && !o.enableSweeper {
 		errs = append(errs, errors.New("--enable-webhook=false and --enable-sweeper=false: nothing to run"))
 	}

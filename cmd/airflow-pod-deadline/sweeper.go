@@ -32,7 +32,20 @@ func setupSweeper(mgr ctrl.Manager, opts *options, keys deadline.Keys) error {
 		Clock:     clock.RealClock{},
 		Deletes:   rate.NewLimiter(rate.Limit(opts.deletesPerSecond), max(1, int(opts.deletesPerSecond))),
 	}
-	return r.SetupWithManager(mgr, informer, opts.workers)
+	if err := r.SetupWithManager(mgr, informer, opts.workers); err != nil {
+		return err
+	}
+	if !opts.airflow.enabled() {
+		return nil
+	}
+	api, err := opts.airflow.client()
+	if err != nil {
+		return err
+	}
+	return mgr.Add(&sweeper.TryCheck{
+		R: r, API: api, Interval: opts.airflow.pollInterval, Synced: informer.HasSynced,
+		Config: sweeper.TryConfig{Instance: opts.airflow.instance, Grace: opts.airflow.grace},
+	})
 }
 
 // sweeperExclusions are the namespaces the sweeper never enforces in: the

@@ -43,8 +43,8 @@ func venvs(t *testing.T, defaults ...string) []string {
 
 // startEnv starts a cluster whose pods run (one hollow node: the real
 // kubelet over a fake runtime) and Airflow from venv on it; both stop at the
-// test's end.
-func startEnv(t *testing.T, venv string) *env {
+// test's end. airflowEnv adds to every Airflow process's environment.
+func startEnv(t *testing.T, venv string, airflowEnv ...string) *env {
 	t.Helper()
 	e := &env{venv: venv, dir: filepath.Join(suite.tmp, venv)}
 	require.NoError(t, os.MkdirAll(e.dir, 0o755))
@@ -65,6 +65,7 @@ func startEnv(t *testing.T, venv string) *env {
 		Kubeconfig: e.cp.Kubeconfig,
 		DAGsFolder: filepath.Join(suite.root, "test", "e2e", "airflow", "dags"),
 		Dir:        filepath.Join(e.dir, "airflow"),
+		Env:        airflowEnv,
 		Log:        testWriter{t},
 	})
 	require.NoError(t, err)

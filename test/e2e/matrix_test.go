@@ -12,7 +12,7 @@ var allVenvs = []string{
 	"af3.3.2-k8s10.17.0", "af3.3.2-k8s10.17.1", "af3.3.2-k8s10.18.0", "af3.3.2-k8s10.25.0", "af2.11.2-k8s10.25.0",
 }
 
-// TestMatrix runs the whole matrix of issue 10 (`make e2e`): rows 1-6, each
+// TestMatrix runs the whole matrix of issue 10 (`make e2e`): rows 1-7, each
 // once without and once with airflow-pod-deadline, in every venv. Each venv
 // has its own cluster and Airflow; APD_E2E_PARALLEL (default 2) of them run
 // at once. Within a phase the rows run side by side on Airflow 3, except
@@ -58,6 +58,7 @@ func TestMatrix(t *testing.T) {
 						cell("row3", func(t *testing.T) { row3(t, e, with) })
 						cell("row6-mapped", func(t *testing.T) { row6Mapped(t, e, with) })
 						cell("row6-retry", func(t *testing.T) { row6Retry(t, e, with) })
+						cell("row7", func(t *testing.T) { row7(t, e, with, false) })
 						if with {
 							cell("refused", func(t *testing.T) { refusedWith(t, e) })
 						}
@@ -66,6 +67,10 @@ func TestMatrix(t *testing.T) {
 						cell := e.cellRunner(t)
 						cell("row4", func(t *testing.T) { row4(t, e, with) })
 						cell("row5", func(t *testing.T) { row5(t, e, with) })
+					})
+					// Row 7 stops the triggerer too: after row 4, not beside it.
+					t.Run("run-timeout-triggerer-down", func(t *testing.T) {
+						e.cellRunner(t)("row7", func(t *testing.T) { row7(t, e, with, true) })
 					})
 				})
 			}

@@ -29,15 +29,26 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 AIRFLOW_3 = int(airflow.__version__.split(".")[0]) >= 3
 if AIRFLOW_3:
     from airflow.sdk import DAG
+    from airflow.sdk.api.datamodels._generated import DagRun
     from airflow.sdk.execution_time.context import set_current_context
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 else:
     from airflow import DAG
+    from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance, set_current_context
 
 DEADLINE = "airflow-pod-deadline.io/execution-deadline"
 TIMEOUT = "airflow-pod-deadline.io/execution-timeout"
 START = datetime(2026, 5, 20, 9, 45, 30, 123456, tzinfo=timezone.utc)
+RUN_ID = "manual__2026-05-20T09:45:30+00:00"
+PREFIX = "airflow-pod-deadline.io"
+
+
+def identity(task_id: str = "run_long_pod", dag_id: str = "etl", map_index: str = "-1", try_number: str = "1", instance: str = "default") -> dict[str, str]:
+    """The try-identity annotations the policy stamps: Airflow's exact strings."""
+    values = {"airflow-instance": instance, "dag-id": dag_id, "run-id": RUN_ID, "task-id": task_id,
+              "map-index": map_index, "try-number": try_number}
+    return {f"{PREFIX}/{name}": value for name, value in values.items()}
 
 
 def policy_manager() -> Any:
@@ -46,7 +57,7 @@ def policy_manager() -> Any:
     return airflow.settings.POLICY_PLUGIN_MANAGER  # Airflow 2
 
 
-def make_kpo(dag_id: str = "etl", **kwargs: Any) -> KubernetesPodOperator:
+def make_kpo(dag_id: str = "etl", dagrun_timeout: timedelta | None = None, **kwargs: Any) -> KubernetesPodOperator:
     """The seed reproduction's task (deferrable, 30 s budget) unless kwargs say otherwise."""
     args: dict[str, Any] = dict(
         task_id="run_long_pod",
@@ -58,35 +69,43 @@ def make_kpo(dag_id: str = "etl", **kwargs: Any) -> KubernetesPodOperator:
         execution_timeout=timedelta(seconds=30),
     )
     args.update(kwargs)
-    with DAG(dag_id=dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+    with DAG(dag_id=dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False, dagrun_timeout=dagrun_timeout):
         return KubernetesPodOperator(**args)
 
 
-def make_ti(task: KubernetesPodOperator, start: datetime | None, try_number: int = 1) -> Any:
-    run_id = "manual__2026-05-20T09:45:30+00:00"
+def make_ti(task: KubernetesPodOperator, start: datetime | None, try_number: int = 1, map_index: int = -1) -> Any:
     if AIRFLOW_3:
         return RuntimeTaskInstance.model_construct(
-            id=uuid.uuid4(), task_id=task.task_id, dag_id=task.dag_id, run_id=run_id,
-            try_number=try_number, map_index=-1, dag_version_id=uuid.uuid4(), task=task,
+            id=uuid.uuid4(), task_id=task.task_id, dag_id=task.dag_id, run_id=RUN_ID,
+            try_number=try_number, map_index=map_index, dag_version_id=uuid.uuid4(), task=task,
             start_date=start, max_tries=task.retries,
         )
-    ti = TaskInstance(task, run_id=run_id)
+    ti = TaskInstance(task, run_id=RUN_ID, map_index=map_index)
     ti.start_date = start
     ti.try_number = try_number
     return ti
 
 
+def make_dag_run(task: KubernetesPodOperator, start: datetime | None) -> Any:
+    """The context's dag_run: the SDK's DagRun model (from the API server) on Airflow 3, the ORM one on 2."""
+    if AIRFLOW_3:
+        return DagRun.model_construct(dag_id=task.dag_id, run_id=RUN_ID, start_date=start)
+    return DagRun(dag_id=task.dag_id, run_id=RUN_ID, start_date=start)
+
+
 @contextmanager
-def running(task: KubernetesPodOperator, ti: Any) -> Iterator[dict[str, Any]]:
+def running(task: KubernetesPodOperator, ti: Any, run_start: datetime | None = None) -> Iterator[dict[str, Any]]:
     """Airflow's current-context stack as the task runner sets it around execute()."""
-    context = {"ti": ti, "task_instance": ti, "task": task, "dag": task.dag, "run_id": ti.run_id}
+    context = {"ti": ti, "task_instance": ti, "task": task, "dag": task.dag, "run_id": ti.run_id,
+               "dag_run": make_dag_run(task, run_start or ti.start_date)}
     with set_current_context(context):  # type: ignore[arg-type]
         yield context
 
 
-def build(task: KubernetesPodOperator, start: datetime | None = START, try_number: int = 1) -> V1Pod:
-    ti = make_ti(task, start, try_number)
-    with running(task, ti) as context:
+def build(task: KubernetesPodOperator, start: datetime | None = START, try_number: int = 1,
+          run_start: datetime | None = None, map_index: int = -1) -> V1Pod:
+    ti = make_ti(task, start, try_number, map_index)
+    with running(task, ti, run_start) as context:
         return task.build_pod_request_obj(context)
 
 
@@ -123,6 +142,8 @@ def test_each_try_gets_its_own_deadline() -> None:
     assert second.metadata.labels["try_number"] == "2"
     assert deadline_of(first) == START + timedelta(minutes=5)
     assert deadline_of(second) == retry_start + timedelta(minutes=5)
+    assert first.metadata.annotations[f"{PREFIX}/try-number"] == "1"
+    assert second.metadata.annotations[f"{PREFIX}/try-number"] == "2"
 
 
 def test_start_date_in_other_zone_stamped_in_utc() -> None:
@@ -133,7 +154,7 @@ def test_start_date_in_other_zone_stamped_in_utc() -> None:
 
 def test_no_execution_timeout_not_stamped() -> None:
     pod = build(make_kpo(execution_timeout=None))
-    assert DEADLINE not in (pod.metadata.annotations or {})
+    assert pod.metadata.annotations == identity()
 
 
 @pytest.mark.parametrize(
@@ -142,13 +163,55 @@ def test_no_execution_timeout_not_stamped() -> None:
     ids=["deadline", "empty-deadline", "timeout", "empty-timeout"],
 )
 def test_dag_author_annotation_never_overridden(annotations: dict[str, str]) -> None:
-    pod = build(make_kpo(annotations={**annotations, "team": "data"}))
-    assert pod.metadata.annotations == {**annotations, "team": "data"}
+    # The deadline (the run's backstop included) is the author's; the identity is still stamped.
+    pod = build(make_kpo(annotations={**annotations, "team": "data"}, dagrun_timeout=timedelta(seconds=10)))
+    assert pod.metadata.annotations == {**annotations, "team": "data", **identity()}
 
 
 def test_other_annotations_kept() -> None:
     pod = build(make_kpo(annotations={"team": "data"}))
-    assert pod.metadata.annotations == {"team": "data", DEADLINE: "2026-05-20T09:46:00.123456+00:00"}
+    assert pod.metadata.annotations == {"team": "data", DEADLINE: "2026-05-20T09:46:00.123456+00:00", **identity()}
+
+
+def test_identity_exact_strings_not_kpo_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    # KPO's labels sanitize the run_id (no colons or plus) and drop map_index -1; the annotations
+    # carry Airflow's own strings, which is what its API looks a try up by.
+    monkeypatch.setenv("AIRFLOW_POD_DEADLINE_INSTANCE", " prod ")
+    pod = build(make_kpo(), try_number=3)
+    assert pod.metadata.labels["run_id"] != RUN_ID
+    assert pod.metadata.labels["try_number"] == "3"
+    assert {k: v for k, v in pod.metadata.annotations.items() if k != DEADLINE} == identity(try_number="3", instance="prod")
+
+
+def test_mapped_task_identity() -> None:
+    pod = build(make_kpo(), map_index=4)
+    assert pod.metadata.labels["map_index"] == "4"
+    assert pod.metadata.annotations[f"{PREFIX}/map-index"] == "4"
+
+
+def test_author_identity_annotation_kept() -> None:
+    pod = build(make_kpo(annotations={f"{PREFIX}/airflow-instance": "staging"}))
+    assert pod.metadata.annotations[f"{PREFIX}/airflow-instance"] == "staging"
+    assert pod.metadata.annotations[f"{PREFIX}/try-number"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("execution_timeout", "dagrun_timeout", "run_start", "want"),
+    [
+        # dagrun_timeout shorter than what is left of execution_timeout: the run's deadline.
+        (timedelta(minutes=10), timedelta(minutes=5), START - timedelta(minutes=1), START + timedelta(minutes=4)),
+        # The task's own budget ends first.
+        (timedelta(seconds=30), timedelta(minutes=5), START - timedelta(minutes=1), START + timedelta(seconds=30)),
+        # Only dagrun_timeout.
+        (None, timedelta(minutes=5), START - timedelta(minutes=1), START + timedelta(minutes=4)),
+    ],
+    ids=["run-earlier", "task-earlier", "run-only"],
+)
+def test_dagrun_timeout_backstop(execution_timeout: timedelta | None, dagrun_timeout: timedelta, run_start: datetime, want: datetime) -> None:
+    task = make_kpo(execution_timeout=execution_timeout, dagrun_timeout=dagrun_timeout)
+    assert task.dag.dagrun_timeout == dagrun_timeout
+    pod = build(task, run_start=run_start)
+    assert deadline_of(pod) == want
 
 
 def test_non_kpo_pod_untouched_through_airflow_settings() -> None:
@@ -181,13 +244,13 @@ def test_kpo_label_without_task_context_never_raises(caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.WARNING, logger="airflow_pod_deadline.policy"):
         airflow.settings.pod_mutation_hook(pod)
     assert pod.metadata.annotations is None
-    assert any("could not stamp the execution deadline on pod orphan" in r.getMessage() for r in caplog.records)
+    assert any("could not stamp the execution deadline or the try identity on pod orphan" in r.getMessage() for r in caplog.records)
 
 
 def test_start_date_missing_never_raises(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="airflow_pod_deadline.policy"):
-        pod = build(make_kpo(), start=None)
-    assert DEADLINE not in (pod.metadata.annotations or {})
+        pod = build(make_kpo(), start=None, run_start=START)
+    assert pod.metadata.annotations == identity()
     assert any("ti.start_date is None" in r.getMessage() for r in caplog.records)
 
 

@@ -30,6 +30,7 @@ pod = t.build(t.make_kpo())
 print(json.dumps({{
     "plugins": sorted(name for name, _ in t.policy_manager().list_name_plugin()),
     "annotations": pod.metadata.annotations,
+    "identity": t.identity(),
     "local_settings": getattr(sys.modules.get("airflow_local_settings"), "__file__", None),
 }}))
 """
@@ -48,12 +49,13 @@ def probe(extra_path: str | None) -> dict[str, Any]:
 
 def test_local_settings_alongside_entry_point_stamps_once() -> None:
     # Airflow imports airflow_local_settings from sys.path (here: this directory) after the entry
-    # points; both policies then run, the second sees the annotation and leaves the pod alone.
+    # points; both policies then run, the second sees the annotations and leaves the pod alone.
     out = probe(str(INTEGRATION))
     assert out["local_settings"] == str(INTEGRATION / "airflow_local_settings.py")
     assert "airflow_pod_deadline" in out["plugins"]
     assert "AirflowLocalSettingsPolicy" in out["plugins"] or len(out["plugins"]) >= 3
-    assert out["annotations"] == {DEADLINE: "2026-05-20T09:46:00.123456+00:00"}
+    assert out["annotations"] == {DEADLINE: "2026-05-20T09:46:00.123456+00:00", **out["identity"]}
+    assert len(out["identity"]) == 6
 
 
 def test_example_dag_compiles(tmp_path: Path) -> None:

@@ -58,15 +58,43 @@ def kpo_pod(annotations: dict[str, str] | None = None) -> V1Pod:
     return make_pod(labels=dict(KPO_LABELS), annotations=annotations)
 
 
+RUN_ID = "manual__2026-05-20T09:45:30.123456+00:00"
+# What the policy stamps for FakeTI's defaults: the exact strings, not KPO's sanitized labels.
+IDENTITY = {
+    "airflow-pod-deadline.io/airflow-instance": "default",
+    "airflow-pod-deadline.io/dag-id": "etl",
+    "airflow-pod-deadline.io/run-id": RUN_ID,
+    "airflow-pod-deadline.io/task-id": "crunch",
+    "airflow-pod-deadline.io/map-index": "-1",
+    "airflow-pod-deadline.io/try-number": "1",
+}
+NO_VALUE = object()
+
+
 class FakeTI:
-    def __init__(self, start_date: Any) -> None:
+    def __init__(self, start_date: Any, **fields: Any) -> None:
         self.start_date = start_date
+        defaults: dict[str, Any] = {"dag_id": "etl", "run_id": RUN_ID, "task_id": "crunch", "map_index": -1, "try_number": 1}
+        for name, value in {**defaults, **fields}.items():
+            if value is not NO_VALUE:  # NO_VALUE: the attribute does not exist at all
+                setattr(self, name, value)
 
 
 class FakeTask:
     def __init__(self, execution_timeout: Any, task_id: str = "crunch") -> None:
         self.execution_timeout = execution_timeout
         self.task_id = task_id
+
+
+class FakeDag:
+    def __init__(self, dagrun_timeout: Any, dag_id: str = "etl") -> None:
+        self.dagrun_timeout = dagrun_timeout
+        self.dag_id = dag_id
+
+
+class FakeDagRun:
+    def __init__(self, start_date: Any) -> None:
+        self.start_date = start_date
 
 
 class Calls:
@@ -82,8 +110,17 @@ class Calls:
         return self.context
 
 
-def context(start_date: Any, timeout: Any) -> dict[str, Any]:
-    return {"ti": FakeTI(start_date), "task": FakeTask(timeout)}
+def context(start_date: Any, timeout: Any, dagrun_timeout: Any = None, run_start: Any = NO_VALUE, **ti_fields: Any) -> dict[str, Any]:
+    """A task context as Airflow hands it out: ti, task, dag and dag_run.
+
+    ``run_start`` defaults to the task's start (the run began with this task).
+    """
+    return {
+        "ti": FakeTI(start_date, **ti_fields),
+        "task": FakeTask(timeout),
+        "dag": FakeDag(dagrun_timeout),
+        "dag_run": FakeDagRun(start_date if run_start is NO_VALUE else run_start),
+    }
 
 
 def _pkg(name: str) -> types.ModuleType:
@@ -154,7 +191,7 @@ def policy_records(caplog: pytest.LogCaptureFixture, level: int = logging.WARNIN
 def test_stamps_kpo_pod(start: datetime, timeout: timedelta, want: str) -> None:
     pod = kpo_pod()
     run_hook(pod, context(start, timeout))
-    assert pod.metadata.annotations == {DEADLINE: want}
+    assert pod.metadata.annotations == {DEADLINE: want, **IDENTITY}
     assert type(pod.metadata.annotations[DEADLINE]) is str
 
 
@@ -175,7 +212,7 @@ def test_existing_unrelated_annotations_kept_and_callers_dict_not_mutated() -> N
     own = {"team": "data", "sidecar.istio.io/inject": "false"}
     pod = kpo_pod(annotations=own)
     run_hook(pod, context(T0, HALF_HOUR))
-    assert pod.metadata.annotations == {**own, DEADLINE: "2026-05-20T10:15:30+00:00"}
+    assert pod.metadata.annotations == {**own, DEADLINE: "2026-05-20T10:15:30+00:00", **IDENTITY}
     assert own == {"team": "data", "sidecar.istio.io/inject": "false"}
 
 
@@ -195,7 +232,7 @@ def test_context_lookup_per_airflow_major(patch: Patch) -> None:
     pod = kpo_pod()
     fn = run_hook(pod, context(T0, HALF_HOUR), patch=patch)
     assert fn.count == 1
-    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00"}
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **IDENTITY}
 
 
 def test_airflow3_preferred_over_airflow2() -> None:
@@ -212,6 +249,182 @@ def test_airflow3_preferred_over_airflow2() -> None:
         hook.pod_mutation_hook(pod)
     assert (sdk_fn.count, legacy_fn.count) == (1, 0)
     assert pod.metadata.annotations[DEADLINE] == "2026-05-20T09:30:00+00:00"
+
+
+# --- the run's deadline (dagrun_timeout) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("task_timeout", "dagrun_timeout", "run_start", "want"),
+    [
+        # Only dagrun_timeout: the run's deadline.
+        (None, timedelta(hours=1), T0 - timedelta(minutes=20), "2026-05-20T10:25:30+00:00"),
+        # Both, the run ends first (it started earlier than the task).
+        (HALF_HOUR, timedelta(hours=1), T0 - timedelta(minutes=50), "2026-05-20T09:55:30+00:00"),
+        # Both, the task ends first.
+        (HALF_HOUR, timedelta(hours=1), T0 - timedelta(minutes=5), "2026-05-20T10:15:30+00:00"),
+        # Both the same instant.
+        (HALF_HOUR, timedelta(minutes=40), T0 - timedelta(minutes=10), "2026-05-20T10:15:30+00:00"),
+        # The run's start in another zone, with microseconds: converted to UTC first.
+        (None, timedelta(minutes=30), datetime(2026, 5, 20, 11, 40, 0, 250, tzinfo=timezone(timedelta(hours=2))), "2026-05-20T10:10:00.000250+00:00"),
+        # A naive run start is UTC.
+        (None, timedelta(minutes=30), datetime(2026, 5, 20, 9, 40), "2026-05-20T10:10:00+00:00"),
+        # A non-positive dagrun_timeout is ignored (and logged); the task's deadline stays.
+        (HALF_HOUR, timedelta(0), T0, "2026-05-20T10:15:30+00:00"),
+    ],
+    ids=["run-only", "run-earlier", "task-earlier", "equal", "run-start-offset", "run-start-naive", "run-timeout-zero"],
+)
+@pytest.mark.parametrize("patch", [airflow3, airflow2], ids=["airflow3", "airflow2"])
+def test_run_deadline_backstop(task_timeout: Any, dagrun_timeout: timedelta, run_start: datetime, want: str, patch: Patch) -> None:
+    pod = kpo_pod()
+    run_hook(pod, context(T0, task_timeout, dagrun_timeout=dagrun_timeout, run_start=run_start), patch=patch)
+    assert pod.metadata.annotations == {DEADLINE: want, **IDENTITY}
+
+
+def test_non_positive_dagrun_timeout_logged(caplog: pytest.LogCaptureFixture) -> None:
+    pod = kpo_pod()
+    run_hook(pod, context(T0, None, dagrun_timeout=timedelta(seconds=-1)))
+    assert pod.metadata.annotations == IDENTITY
+    assert any("DAG etl has a non-positive dagrun_timeout" in r.getMessage() for r in policy_records(caplog))
+
+
+def test_dag_from_the_task_when_the_context_has_none() -> None:
+    ctx = context(T0, None, run_start=T0 - timedelta(minutes=5))
+    del ctx["dag"]
+    ctx["task"].dag = FakeDag(timedelta(minutes=10))
+    pod = kpo_pod()
+    run_hook(pod, ctx)
+    assert pod.metadata.annotations[DEADLINE] == "2026-05-20T09:50:30+00:00"
+
+
+def test_task_without_a_dag_has_no_run_deadline(caplog: pytest.LogCaptureFixture) -> None:
+    # BaseOperator.dag raises when the task has no DAG: no run, no run deadline, no noise.
+    class DaglessTask(FakeTask):
+        @property
+        def dag(self) -> Any:
+            raise RuntimeError("Operator <Task(KubernetesPodOperator): crunch> has not been assigned to a DAG yet")
+
+    ctx = context(T0, HALF_HOUR)
+    del ctx["dag"]
+    ctx["task"] = DaglessTask(HALF_HOUR)
+    pod = kpo_pod()
+    run_hook(pod, ctx)
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **IDENTITY}
+    assert not policy_records(caplog)
+
+
+def test_dagrun_timeout_without_a_dag_run(caplog: pytest.LogCaptureFixture) -> None:
+    ctx = context(T0, HALF_HOUR, dagrun_timeout=timedelta(minutes=5))
+    del ctx["dag_run"]
+    pod = kpo_pod()
+    run_hook(pod, ctx)
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **IDENTITY}
+    assert any("dag_run.start_date is None" in r.getMessage() for r in policy_records(caplog))
+
+
+# --- the try identity ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "want"),
+    [
+        ({"map_index": 0}, {"map-index": "0"}),
+        ({"map_index": 12}, {"map-index": "12"}),
+        ({"map_index": None}, {"map-index": "-1"}),
+        ({"try_number": 3}, {"try-number": "3"}),
+        # Exact strings: what KPO's labels sanitize (colons, plus, length, non-ASCII) is kept.
+        ({"run_id": "scheduled__2026-05-20T00:00:00+00:00"}, {"run-id": "scheduled__2026-05-20T00:00:00+00:00"}),
+        ({"dag_id": "team.a-very_long." + "x" * 200, "task_id": "group.inner_task"},
+         {"dag-id": "team.a-very_long." + "x" * 200, "task-id": "group.inner_task"}),
+        ({"run_id": "manual run: \u00e9t\u00e9 #1"}, {"run-id": "manual run: \u00e9t\u00e9 #1"}),
+    ],
+    ids=["map-0", "map-12", "map-none", "try-3", "scheduled-run", "long-dotted", "non-ascii"],
+)
+def test_identity_exact_strings(fields: dict[str, Any], want: dict[str, str]) -> None:
+    pod = kpo_pod()
+    run_hook(pod, context(T0, HALF_HOUR, **fields))
+    expected = {**IDENTITY, **{f"{hook.DEFAULT_PREFIX}/{name}": value for name, value in want.items()}}
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **expected}
+    assert all(type(value) is str for value in pod.metadata.annotations.values())
+
+
+@pytest.mark.parametrize("patch", [airflow3, airflow2], ids=["airflow3", "airflow2"])
+def test_identity_per_airflow_major(patch: Patch) -> None:
+    pod = kpo_pod()
+    run_hook(pod, context(T0, None, map_index=2, try_number=2), patch=patch)
+    assert pod.metadata.annotations["airflow-pod-deadline.io/map-index"] == "2"
+    assert pod.metadata.annotations["airflow-pod-deadline.io/try-number"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("env", "want"),
+    [(None, "default"), ("prod", "prod"), ("  team-a \n", "team-a"), ("   ", "default"), ("", "default")],
+    ids=["unset", "set", "stripped", "blank", "empty"],
+)
+def test_instance_name_from_env(env: str | None, want: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if env is None:
+        monkeypatch.delenv(hook.INSTANCE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(hook.INSTANCE_ENV, env)
+    pod = kpo_pod()
+    run_hook(pod, context(T0, HALF_HOUR))
+    assert pod.metadata.annotations["airflow-pod-deadline.io/airflow-instance"] == want
+
+
+def test_identity_key_names_match_the_go_side() -> None:
+    # deadline/deadline.go: InstanceName, DagIDName, RunIDName, TaskIDName, MapIndexName, TryNumberName.
+    assert hook.IDENTITY_NAMES == ("airflow-instance", "dag-id", "run-id", "task-id", "map-index", "try-number")
+    assert {f"{hook.DEFAULT_PREFIX}/{name}" for name in hook.IDENTITY_NAMES} == set(IDENTITY)
+
+
+def test_author_identity_kept_rest_stamped(caplog: pytest.LogCaptureFixture) -> None:
+    own = {"airflow-pod-deadline.io/airflow-instance": "staging", "airflow-pod-deadline.io/dag-id": "etl"}
+    pod = kpo_pod(annotations=dict(own))
+    run_hook(pod, context(T0, HALF_HOUR))
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **IDENTITY, **own}
+    # The differing value is named in a warning; the equal one is not.
+    out = "\n".join(r.getMessage() for r in policy_records(caplog))
+    assert "airflow-pod-deadline.io/airflow-instance='staging', not this try's 'default'" in out, out
+    assert "dag-id" not in out
+
+
+def test_second_call_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    # The entry point and an airflow_local_settings.py wrapper both installed: the second call sees
+    # its own stamps and is silent.
+    pod = kpo_pod()
+    ctx = context(T0, HALF_HOUR, dagrun_timeout=timedelta(minutes=20))
+    run_hook(pod, ctx)
+    first = copy.deepcopy(pod)
+    run_hook(pod, ctx)
+    assert_untouched(pod, first)
+    assert not policy_records(caplog)
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"dag_id": None}, "ti.dag_id is None"),
+        ({"run_id": ""}, "ti.run_id is ''"),
+        ({"task_id": NO_VALUE}, "ti.task_id is None"),
+        ({"run_id": 5}, "ti.run_id is 5"),
+        ({"map_index": "0"}, "ti.map_index is '0'"),
+        ({"map_index": -2}, "ti.map_index is -2"),
+        ({"map_index": True}, "ti.map_index is True"),
+        ({"try_number": 0}, "ti.try_number is 0"),
+        ({"try_number": None}, "ti.try_number is None"),
+        ({"try_number": "1"}, "ti.try_number is '1'"),
+        ({"try_number": False}, "ti.try_number is False"),
+    ],
+    ids=["dag-none", "run-empty", "task-missing", "run-int", "map-str", "map-below", "map-bool",
+         "try-zero", "try-none", "try-str", "try-bool"],
+)
+def test_bad_identity_all_or_nothing_deadline_kept(fields: dict[str, Any], says: str, caplog: pytest.LogCaptureFixture) -> None:
+    # A partial or guessed identity could make the sweeper judge another try: none of it is stamped.
+    pod = kpo_pod()
+    run_hook(pod, context(T0, HALF_HOUR, **fields))
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00"}
+    out = "\n".join(r.getMessage() for r in policy_records(caplog))
+    assert "could not stamp the try identity on pod crunch-abc123" in out and says in out, out
 
 
 # --- hands off --------------------------------------------------------------------------------
@@ -254,21 +467,20 @@ def test_not_a_pod_at_all(thing: Any) -> None:
     run_hook(thing, context(T0, HALF_HOUR))
 
 
-def test_no_execution_timeout_untouched_and_silent(caplog: pytest.LogCaptureFixture) -> None:
+def test_no_execution_timeout_no_deadline_and_silent(caplog: pytest.LogCaptureFixture) -> None:
+    # No budget at all (no execution_timeout, no dagrun_timeout): only the identity is stamped.
     pod = kpo_pod(annotations={"team": "data"})
-    before = copy.deepcopy(pod)
     fn = run_hook(pod, context(T0, None))
     assert fn.count == 1
-    assert_untouched(pod, before)
+    assert pod.metadata.annotations == {"team": "data", **IDENTITY}
     assert not policy_records(caplog)
 
 
 @pytest.mark.parametrize("timeout", [timedelta(0), timedelta(seconds=-30)], ids=["zero", "negative"])
-def test_non_positive_execution_timeout_untouched_and_logged(timeout: timedelta, caplog: pytest.LogCaptureFixture) -> None:
+def test_non_positive_execution_timeout_no_deadline_and_logged(timeout: timedelta, caplog: pytest.LogCaptureFixture) -> None:
     pod = kpo_pod()
-    before = copy.deepcopy(pod)
     run_hook(pod, context(T0, timeout))
-    assert_untouched(pod, before)
+    assert pod.metadata.annotations == IDENTITY
     assert any("non-positive execution_timeout" in r.getMessage() for r in policy_records(caplog))
 
 
@@ -277,12 +489,14 @@ def test_non_positive_execution_timeout_untouched_and_logged(timeout: timedelta,
     [{DEADLINE: "2026-05-20T09:50:00Z"}, {DEADLINE: ""}, {TIMEOUT: "5m"}, {TIMEOUT: ""}, {DEADLINE: "1779272130", TIMEOUT: "0:00:30"}],
     ids=["deadline", "empty-deadline", "timeout", "empty-timeout", "both"],
 )
-def test_existing_annotation_not_overwritten(annotations: dict[str, str]) -> None:
+def test_existing_annotation_not_overwritten(annotations: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    # The author's deadline choice wins, the run's backstop included; the identity is independent
+    # of it and still stamped.
     pod = kpo_pod(annotations=dict(annotations, team="data"))
-    before = copy.deepcopy(pod)
-    fn = run_hook(pod, context(T0, HALF_HOUR))
-    assert_untouched(pod, before)
-    assert fn.count == 0
+    fn = run_hook(pod, context(T0, HALF_HOUR, dagrun_timeout=timedelta(minutes=10)))
+    assert pod.metadata.annotations == {**annotations, "team": "data", **IDENTITY}
+    assert fn.count == 1
+    assert not policy_records(caplog)
 
 
 # --- prefix -----------------------------------------------------------------------------------
@@ -292,22 +506,29 @@ def test_custom_prefix_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(hook.PREFIX_ENV, "deadline.example.com")
     pod = kpo_pod()
     run_hook(pod, context(T0, HALF_HOUR))
-    assert pod.metadata.annotations == {"deadline.example.com/execution-deadline": "2026-05-20T10:15:30+00:00"}
+    assert pod.metadata.annotations == {
+        "deadline.example.com/execution-deadline": "2026-05-20T10:15:30+00:00",
+        **{key.replace(hook.DEFAULT_PREFIX, "deadline.example.com"): value for key, value in IDENTITY.items()},
+    }
 
 
 def test_custom_prefix_respects_existing_annotation_under_that_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(hook.PREFIX_ENV, "deadline.example.com")
-    pod = kpo_pod(annotations={"deadline.example.com/execution-timeout": ""})
-    before = copy.deepcopy(pod)
+    pod = kpo_pod(annotations={"deadline.example.com/execution-timeout": "", "deadline.example.com/try-number": "7"})
     run_hook(pod, context(T0, HALF_HOUR))
-    assert_untouched(pod, before)
+    annotations = pod.metadata.annotations
+    assert "deadline.example.com/execution-deadline" not in annotations
+    assert annotations["deadline.example.com/execution-timeout"] == ""
+    assert annotations["deadline.example.com/try-number"] == "7"
+    assert annotations["deadline.example.com/dag-id"] == "etl"
+    assert not [key for key in annotations if key.startswith(hook.DEFAULT_PREFIX)]
 
 
 def test_blank_prefix_env_means_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(hook.PREFIX_ENV, "  ")
     pod = kpo_pod()
     run_hook(pod, context(T0, HALF_HOUR))
-    assert list(pod.metadata.annotations) == [DEADLINE]
+    assert set(pod.metadata.annotations) == {DEADLINE, *IDENTITY}
 
 
 # --- never raises -----------------------------------------------------------------------------
@@ -353,24 +574,84 @@ def test_airflow_importable_without_get_current_context(caplog: pytest.LogCaptur
     "ctx",
     [
         {"task": FakeTask(HALF_HOUR)},
-        context(None, HALF_HOUR),
-        context("2026-05-20T09:45:30+00:00", HALF_HOUR),
-        context(T0, 1800),
+        {"ti": FakeTI(T0)},
         {"ti": object(), "task": FakeTask(HALF_HOUR)},
         None,
-        context(datetime(9999, 12, 31, tzinfo=timezone.utc), timedelta(days=2)),
+        [],
     ],
-    ids=["missing-ti", "start-none", "start-str", "timeout-int", "ti-without-start", "context-none", "overflow"],
+    ids=["missing-ti", "missing-task", "ti-object", "context-none", "context-list"],
 )
 def test_malformed_context(ctx: Any, caplog: pytest.LogCaptureFixture) -> None:
     warns_and_untouched(kpo_pod(annotations={"team": "data"}), airflow3, Calls(ctx), caplog)
 
 
+@pytest.mark.parametrize(
+    ("ctx", "says"),
+    [
+        (context(None, HALF_HOUR), "ti.start_date is None"),
+        (context("2026-05-20T09:45:30+00:00", HALF_HOUR), "not a datetime"),
+        (context(T0, 1800), "task.execution_timeout is int"),
+        (context(datetime(9999, 12, 31, tzinfo=timezone.utc), timedelta(days=2)), "OverflowError"),
+        (context(T0, HALF_HOUR, dagrun_timeout=1800), "dag.dagrun_timeout is int"),
+        (context(T0, HALF_HOUR, dagrun_timeout=HALF_HOUR, run_start=None), "dag_run.start_date is None"),
+    ],
+    ids=["start-none", "start-str", "timeout-int", "overflow", "dagrun-timeout-int", "run-start-none"],
+)
+def test_malformed_deadline_input_identity_still_stamped(ctx: Any, says: str, caplog: pytest.LogCaptureFixture) -> None:
+    # The two parts are independent: a deadline that cannot be computed leaves the identity.
+    pod = kpo_pod(annotations={"team": "data"})
+    run_hook(pod, ctx)
+    annotations = pod.metadata.annotations
+    assert annotations == {"team": "data", **IDENTITY, **({DEADLINE: annotations[DEADLINE]} if DEADLINE in annotations else {})}
+    out = "\n".join(r.getMessage() for r in policy_records(caplog))
+    assert says in out and "crunch-abc123" in out, out
+
+
+def test_bad_run_deadline_keeps_the_task_deadline(caplog: pytest.LogCaptureFixture) -> None:
+    # A dagrun_timeout whose run has no start_date must not cost the task its own deadline.
+    pod = kpo_pod()
+    run_hook(pod, context(T0, HALF_HOUR, dagrun_timeout=timedelta(minutes=5), run_start=None))
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **IDENTITY}
+    assert any("dagrun_timeout deadline" in r.getMessage() for r in policy_records(caplog))
+
+
+def test_bad_task_deadline_keeps_the_run_deadline(caplog: pytest.LogCaptureFixture) -> None:
+    # The run's deadline is an upper bound on its own; a broken ti.start_date does not void it.
+    pod = kpo_pod()
+    run_hook(pod, context(None, HALF_HOUR, dagrun_timeout=timedelta(hours=2), run_start=T0))
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T11:45:30+00:00", **IDENTITY}
+    assert any("ti.start_date is None" in r.getMessage() for r in policy_records(caplog))
+
+
+class AirflowTaskTimeout(Exception):
+    pass
+
+
+class TimingOutTI(FakeTI):
+    """Airflow's execution_timeout signal landing while the policy reads the task instance."""
+
+    def __init__(self, attr: str) -> None:
+        super().__init__(T0)
+        self._attr = attr
+
+    def __getattribute__(self, name: str) -> Any:
+        if name != "_attr" and name == object.__getattribute__(self, "_attr"):
+            raise AirflowTaskTimeout("Timeout, PID: 1")
+        return object.__getattribute__(self, name)
+
+
+@pytest.mark.parametrize("attr", ["start_date", "try_number"])
+def test_airflow_task_timeout_propagates_from_each_part(attr: str) -> None:
+    pod = kpo_pod()
+    ctx = {**context(T0, HALF_HOUR), "ti": TimingOutTI(attr)}
+    with airflow3(Calls(ctx)):
+        with pytest.raises(AirflowTaskTimeout):
+            hook.pod_mutation_hook(pod)
+    assert pod.metadata.annotations is None
+
+
 def test_airflow_task_timeout_propagates() -> None:
     # Airflow's own execution_timeout signal must not be swallowed by the policy.
-    class AirflowTaskTimeout(Exception):
-        pass
-
     pod = kpo_pod()
     with airflow3(Calls(exc=AirflowTaskTimeout("Timeout, PID: 1"))):
         with pytest.raises(AirflowTaskTimeout):

@@ -49,6 +49,8 @@ var rows = []struct{ prefix, title string }{
 	{"row6-mapped1", "Row 6a: mapped task, map index 1 (`sleep 5`, fits its budget)"},
 	{"row6-retry-try1", "Row 6b: `retries=1`, try 1 (`sleep 1800`)"},
 	{"row6-retry-try2", "Row 6b: `retries=1`, try 2 (`sleep 5`, its own deadline)"},
+	{"row7-dagrun-timeout", "Row 7: `dagrun_timeout` (120 s) shorter than `execution_timeout` (10 min), triggerer up"},
+	{"row7-dagrun-timeout-triggerer-down", "Row 7: `dagrun_timeout` shorter than `execution_timeout`, the triggerer stopped while deferred, started again at deadline+15 s"},
 }
 
 var terminal = map[string]bool{"success": true, "failed": true, "up_for_retry": true, "upstream_failed": true, "skipped": true}

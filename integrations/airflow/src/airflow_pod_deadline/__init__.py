@@ -1,5 +1,6 @@
 """airflow-pod-deadline's Airflow side: a cluster policy that puts each KubernetesPodOperator task's
-execution deadline on its pod (annotation ``airflow-pod-deadline.io/execution-deadline``).
+execution deadline (annotation ``airflow-pod-deadline.io/execution-deadline``) and its try's identity
+(``airflow-instance``, ``dag-id``, ``run-id``, ``task-id``, ``map-index``, ``try-number``) on its pod.
 
 Installing this distribution next to Airflow is the whole setup: Airflow loads
 :mod:`airflow_pod_deadline.policy` through the ``airflow.policy`` entry point. It is not on PyPI
@@ -13,6 +14,13 @@ name): install the wheel that ``make dist`` builds and each release attaches
 
 from __future__ import annotations
 
-from airflow_pod_deadline.policy import DEFAULT_PREFIX, PREFIX_ENV, pod_mutation_hook, stamp_execution_deadline
+from airflow_pod_deadline.policy import (
+    DEFAULT_INSTANCE,
+    DEFAULT_PREFIX,
+    INSTANCE_ENV,
+    PREFIX_ENV,
+    pod_mutation_hook,
+    stamp_execution_deadline,
+)
 
-__all__ = ["DEFAULT_PREFIX", "PREFIX_ENV", "pod_mutation_hook", "stamp_execution_deadline"]
+__all__ = ["DEFAULT_INSTANCE", "DEFAULT_PREFIX", "INSTANCE_ENV", "PREFIX_ENV", "pod_mutation_hook", "stamp_execution_deadline"]

@@ -1,23 +1,39 @@
-"""The cluster policy: stamp every KubernetesPodOperator pod with its execution deadline.
+"""The cluster policy: stamp every KubernetesPodOperator pod with its deadline and its try.
 
 ``pod_mutation_hook`` runs inside ``KubernetesPodOperator`` while it builds the pod
-(``build_pod_request_obj``), in the task's process. For pods created by KPO it writes the
-annotation::
+(``build_pod_request_obj``), in the task's process. For pods created by KPO it writes::
 
-    airflow-pod-deadline.io/execution-deadline: <ti.start_date + task.execution_timeout>
+    airflow-pod-deadline.io/execution-deadline: <the earlier of ti.start_date + task.execution_timeout
+                                                 and dag_run.start_date + dag.dagrun_timeout>
+    airflow-pod-deadline.io/airflow-instance:   <$AIRFLOW_POD_DEADLINE_INSTANCE, or "default">
+    airflow-pod-deadline.io/dag-id:             <ti.dag_id>
+    airflow-pod-deadline.io/run-id:             <ti.run_id>
+    airflow-pod-deadline.io/task-id:            <ti.task_id>
+    airflow-pod-deadline.io/map-index:          <ti.map_index, "-1" when the task is not mapped>
+    airflow-pod-deadline.io/try-number:         <ti.try_number>
 
-as an RFC 3339 instant in UTC (``2026-05-20T10:15:30.123456+00:00``). The airflow-pod-deadline
-admission webhook turns that instant into ``spec.activeDeadlineSeconds`` and its sweeper ends the
-pod once the instant has passed, so the task's ``execution_timeout`` holds even when KPO runs
-deferrable, the triggerer is down, or the worker died.
+The deadline is an RFC 3339 instant in UTC (``2026-05-20T10:15:30.123456+00:00``). The
+airflow-pod-deadline admission webhook turns it into ``spec.activeDeadlineSeconds`` and its sweeper
+ends the pod once the instant has passed, so the task's ``execution_timeout`` holds even when KPO
+runs deferrable, the triggerer is down, or the worker died. The DAG's ``dagrun_timeout`` is a
+backstop: Airflow fails the whole run at ``dag_run.start_date + dagrun_timeout``, so no pod of the
+run has a reason to outlive that instant, even when no Airflow component is left to delete it.
+
+The try identity (the exact strings, unlike KPO's labels, which are sanitized and truncated) lets
+the sweeper's Airflow check ask Airflow whether the try that made the pod is still running. The
+instance name tells several Airflows sharing one cluster apart: each must set its own
+``AIRFLOW_POD_DEADLINE_INSTANCE`` on its workers, equal to the sweeper's ``--airflow-instance``
+for that Airflow.
 
 Airflow loads this module through the ``airflow.policy`` entry point (pluggy), so installing the
 distribution is the whole setup. The annotation prefix must match the webhook's
 ``--annotation-prefix``; set ``AIRFLOW_POD_DEADLINE_PREFIX`` on the workers if you changed it.
 
 The hook is deliberately conservative: it never raises (a broken policy must not fail every KPO
-task in the cluster) and it never overrides a DAG author who set one of the annotations already.
-Nothing from Airflow is imported at module load.
+task in the cluster) and it never overrides an annotation a DAG author set already (a deadline
+annotation, even empty, opts the pod out of the deadline; an identity annotation keeps the author's
+value). The deadline and the identity are computed independently: a problem with one is logged and
+the other is still stamped. Nothing from Airflow is imported at module load.
 """
 
 from __future__ import annotations
@@ -46,6 +62,24 @@ except ImportError:  # pragma: no cover - pluggy comes with every Airflow
 DEFAULT_PREFIX = "airflow-pod-deadline.io"
 PREFIX_ENV = "AIRFLOW_POD_DEADLINE_PREFIX"
 
+# The Airflow this worker belongs to, stamped as the airflow-instance annotation. The sweeper's try
+# check judges only pods of the instances it is configured for (--airflow-instance), so several
+# Airflows sharing a cluster must each set a distinct name; one Airflow per cluster can keep the
+# default.
+DEFAULT_INSTANCE = "default"
+INSTANCE_ENV = "AIRFLOW_POD_DEADLINE_INSTANCE"
+
+# Annotation names under the prefix; the same as deadline/deadline.go.
+DEADLINE_NAME = "execution-deadline"
+TIMEOUT_NAME = "execution-timeout"
+INSTANCE_NAME = "airflow-instance"
+DAG_ID_NAME = "dag-id"
+RUN_ID_NAME = "run-id"
+TASK_ID_NAME = "task-id"
+MAP_INDEX_NAME = "map-index"
+TRY_NUMBER_NAME = "try-number"
+IDENTITY_NAMES = (INSTANCE_NAME, DAG_ID_NAME, RUN_ID_NAME, TASK_ID_NAME, MAP_INDEX_NAME, TRY_NUMBER_NAME)
+
 # KPO labels every pod it creates with this; KubernetesExecutor worker pods carry
 # ``airflow-worker`` / ``kubernetes_executor`` instead. The executor's pods run the task's Python
 # code themselves and Airflow already enforces the timeout in-process there, so only KPO pods are
@@ -60,6 +94,11 @@ def _prefix() -> str:
     # and tests (or a late-set environment) must be able to change it.
     prefix = os.environ.get(PREFIX_ENV, "").strip().rstrip("/")
     return prefix or DEFAULT_PREFIX
+
+
+def _instance() -> str:
+    # Read at call time, like the prefix.
+    return os.environ.get(INSTANCE_ENV, "").strip() or DEFAULT_INSTANCE
 
 
 def _get_current_context() -> Mapping[str, Any]:
@@ -100,10 +139,12 @@ def _is_airflow_timeout(exc: BaseException) -> bool:
 
 
 def stamp_execution_deadline(pod: Any) -> None:
-    """Annotate a KPO pod with ``ti.start_date + task.execution_timeout``; mutates ``pod`` in place.
+    """Annotate a KPO pod with its execution deadline and its try identity; mutates ``pod`` in place.
 
-    Never raises (apart from Airflow's own task timeout); on any problem it logs a warning and
-    leaves the pod exactly as it was.
+    The deadline is the earlier of ``ti.start_date + task.execution_timeout`` and
+    ``dag_run.start_date + dag.dagrun_timeout`` (whichever exist). Never raises (apart from Airflow's
+    own task timeout); on any problem it logs a warning and leaves out what it could not compute
+    (the pod exactly as it was when the task context itself is unavailable).
     """
     try:
         _stamp(pod)
@@ -111,8 +152,8 @@ def stamp_execution_deadline(pod: Any) -> None:
         if _is_airflow_timeout(exc):
             raise
         log.warning(
-            "airflow-pod-deadline: could not stamp the execution deadline on pod %s; "
-            "it is created without one: %s: %s",
+            "airflow-pod-deadline: could not stamp the execution deadline or the try identity on "
+            "pod %s; it is created without them: %s: %s",
             _pod_name(pod), type(exc).__name__, exc,
         )
 
@@ -133,6 +174,28 @@ def _pod_name(pod: Any) -> str:
         return "<unknown>"
 
 
+_T = TypeVar("_T")
+
+
+def _part(what: str, pod: Any, fn: Callable[[], _T], empty: _T) -> _T:
+    """Run one independent part of the stamp; a failure there is logged and yields ``empty``.
+
+    The deadline and the identity do not depend on each other: a task whose dag_run lacks a
+    start_date still gets its identity, a task instance with an odd try_number still gets its
+    deadline.
+    """
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - see stamp_execution_deadline
+        if _is_airflow_timeout(exc):
+            raise
+        log.warning(
+            "airflow-pod-deadline: could not stamp the %s on pod %s; it is created without it: %s: %s",
+            what, _pod_name(pod), type(exc).__name__, exc,
+        )
+        return empty
+
+
 def _stamp(pod: Any) -> None:
     metadata = getattr(pod, "metadata", None)
     labels = getattr(metadata, "labels", None) or {}
@@ -140,41 +203,142 @@ def _stamp(pod: Any) -> None:
         return  # not a KPO pod (executor worker, or no metadata at all): not ours to touch
 
     prefix = _prefix()
-    deadline_key = f"{prefix}/execution-deadline"
-    timeout_key = f"{prefix}/execution-timeout"
-    annotations = metadata.annotations or {}
-    # Presence, not truthiness: an empty value is the documented way for a DAG author to say
-    # "no deadline for this task", and that choice must survive the cluster-wide policy.
-    if deadline_key in annotations or timeout_key in annotations:
-        log.debug("airflow-pod-deadline: pod %s already annotated; left alone", _pod_name(pod))
-        return
-
+    annotations: Mapping[str, str] = metadata.annotations or {}
     context = _get_current_context()
     ti = context["ti"]
     task = context["task"]
 
-    timeout = getattr(task, "execution_timeout", None)
-    if timeout is None:
-        return  # the task has no budget: nothing to enforce
-    if not isinstance(timeout, timedelta):
-        raise TypeError(f"task.execution_timeout is {type(timeout).__name__}, not timedelta")
-    if timeout <= timedelta(0):
-        # Stamping it would put the deadline at or before the start, so the webhook would deny the
-        # pod outright; that is almost certainly a mistake, not a wish. Say why nothing happened.
-        log.warning(
-            "airflow-pod-deadline: task %s has a non-positive execution_timeout %s; pod %s left "
-            "without a deadline", getattr(task, "task_id", "?"), timeout, _pod_name(pod),
-        )
+    stamped: dict[str, str] = {}
+    deadline_key = f"{prefix}/{DEADLINE_NAME}"
+    # Presence, not truthiness: an empty value is the documented way for a DAG author to say
+    # "no deadline for this task", and that choice must survive the cluster-wide policy.
+    if deadline_key in annotations or f"{prefix}/{TIMEOUT_NAME}" in annotations:
+        log.debug("airflow-pod-deadline: pod %s already has a deadline annotation; left alone", _pod_name(pod))
+    else:
+        at = _part("execution deadline", pod, lambda: _deadline(pod, context, ti, task), None)
+        if at is not None:
+            stamped[deadline_key] = at.isoformat()
+
+    identity = _part("try identity", pod, lambda: _identity(ti), {})
+    for name, value in identity.items():
+        key = f"{prefix}/{name}"
+        if key not in annotations:
+            stamped[key] = value
+        elif annotations[key] != value:
+            # The author's value stays (it may be deliberate), but a stale copy from an earlier
+            # pod (a pod template made from `kubectl get pod -o yaml`) would have the sweeper's try
+            # check judge the wrong try: say so where the DAG author looks, the task log.
+            log.warning(
+                "airflow-pod-deadline: pod %s already has %s=%r, not this try's %r; left as set",
+                _pod_name(pod), key, annotations[key], value,
+            )
+
+    if not stamped:
         return
-
-    start = getattr(ti, "start_date", None)
-    if not isinstance(start, datetime):
-        raise TypeError(f"ti.start_date is {start!r}, not a datetime")
-
-    deadline = (_as_utc(start) + timeout).isoformat()
-
     # Build the new mapping completely before touching the pod and assign it in one step, so a
     # failure anywhere above leaves the pod untouched, and a dict that may be shared with the caller
     # (e.g. the operator's own ``annotations`` argument) is never mutated.
-    pod.metadata.annotations = {**annotations, deadline_key: deadline}
-    log.info("airflow-pod-deadline: pod %s stamped %s=%s", _pod_name(pod), deadline_key, deadline)
+    pod.metadata.annotations = {**annotations, **stamped}
+    log.info(
+        "airflow-pod-deadline: pod %s stamped %s",
+        _pod_name(pod), ", ".join(f"{key}={value}" for key, value in stamped.items()),
+    )
+
+
+def _deadline(pod: Any, context: Mapping[str, Any], ti: Any, task: Any) -> datetime | None:
+    """The earlier of the task's and the run's deadline; None when neither has a budget."""
+    candidates: list[datetime] = []
+    task_deadline = _part("execution_timeout deadline", pod, lambda: _task_deadline(pod, ti, task), None)
+    if task_deadline is not None:
+        candidates.append(task_deadline)
+    run_deadline = _part("dagrun_timeout deadline", pod, lambda: _run_deadline(pod, context, task), None)
+    if run_deadline is not None:
+        candidates.append(run_deadline)
+    return min(candidates) if candidates else None
+
+
+def _positive_timedelta(value: Any, what: str, owner: str, pod: Any) -> timedelta | None:
+    if value is None:
+        return None  # no budget: nothing to enforce
+    if not isinstance(value, timedelta):
+        raise TypeError(f"{what} is {type(value).__name__}, not timedelta")
+    if value <= timedelta(0):
+        # Stamping it would put the deadline at or before the start, so the webhook would deny the
+        # pod outright; that is almost certainly a mistake, not a wish. Say why nothing happened.
+        log.warning(
+            "airflow-pod-deadline: %s has a non-positive %s %s; pod %s left without that deadline",
+            owner, what.rsplit(".", 1)[-1], value, _pod_name(pod),
+        )
+        return None
+    return value
+
+
+def _task_deadline(pod: Any, ti: Any, task: Any) -> datetime | None:
+    """ti.start_date + task.execution_timeout."""
+    timeout = _positive_timedelta(
+        getattr(task, "execution_timeout", None), "task.execution_timeout",
+        f"task {getattr(task, 'task_id', '?')}", pod,
+    )
+    if timeout is None:
+        return None
+    start = getattr(ti, "start_date", None)
+    if not isinstance(start, datetime):
+        raise TypeError(f"ti.start_date is {start!r}, not a datetime")
+    return _as_utc(start) + timeout
+
+
+def _dag_of(context: Mapping[str, Any], task: Any) -> Any:
+    dag = context.get("dag")
+    if dag is None:
+        # Airflow's BaseOperator.dag raises when the task has no DAG; a task running without one
+        # has no dagrun_timeout either.
+        try:
+            dag = task.dag
+        except Exception:  # noqa: BLE001
+            return None
+    return dag
+
+
+def _run_deadline(pod: Any, context: Mapping[str, Any], task: Any) -> datetime | None:
+    """dag_run.start_date + dag.dagrun_timeout: the instant Airflow's scheduler fails the run."""
+    dag = _dag_of(context, task)
+    timeout = _positive_timedelta(
+        getattr(dag, "dagrun_timeout", None), "dag.dagrun_timeout", f"DAG {getattr(dag, 'dag_id', '?')}", pod,
+    )
+    if timeout is None:
+        return None
+    dag_run = context.get("dag_run")
+    start = getattr(dag_run, "start_date", None)
+    if not isinstance(start, datetime):
+        raise TypeError(f"dag_run.start_date is {start!r}, not a datetime")
+    return _as_utc(start) + timeout
+
+
+def _identity(ti: Any) -> dict[str, str]:
+    """The try's identity annotations (names under the prefix), all or none.
+
+    Exact strings, as Airflow's API names the task instance: a partial or guessed identity could
+    make the sweeper's check judge another try, so any missing or odd field leaves out all of it.
+    """
+    text: dict[str, str] = {}
+    for name, attr in ((DAG_ID_NAME, "dag_id"), (RUN_ID_NAME, "run_id"), (TASK_ID_NAME, "task_id")):
+        value = getattr(ti, attr, None)
+        if not isinstance(value, str) or not value:
+            raise TypeError(f"ti.{attr} is {value!r}, not a non-empty string")
+        text[name] = value
+    map_index = getattr(ti, "map_index", None)
+    if map_index is None:
+        map_index = -1  # not mapped; Airflow's API and KPO's label say -1
+    if not isinstance(map_index, int) or isinstance(map_index, bool) or map_index < -1:
+        raise TypeError(f"ti.map_index is {map_index!r}, not an integer >= -1")
+    try_number = getattr(ti, "try_number", None)
+    # A running try is number 1 or more (Airflow 2.10+ and 3 count from 1 before the try starts).
+    # A 0 would read to the sweeper as "older than Airflow's current try" and end a live pod.
+    if not isinstance(try_number, int) or isinstance(try_number, bool) or try_number < 1:
+        raise TypeError(f"ti.try_number is {try_number!r}, not an integer >= 1")
+    return {
+        INSTANCE_NAME: _instance(),
+        **text,
+        MAP_INDEX_NAME: str(map_index),
+        TRY_NUMBER_NAME: str(try_number),
+    }

@@ -76,3 +76,18 @@ with dag("apd_refused"):
         annotations={"airflow-pod-deadline.io/execution-deadline": "2026-01-01T00:00:00Z"},
         **SEED,
     )
+
+# Row 7: dagrun_timeout shorter than the task's execution_timeout. Airflow's scheduler fails the run
+# at dag_run.start_date + dagrun_timeout and skips the deferred task; the pod then lives on unless a
+# triggerer cancels the trigger (or the webhook put the run's deadline on it: the policy stamps the
+# earlier of the two deadlines). 120 s: on a loaded 2-core machine the pod must be running, and the
+# triggerer stopped, before the run times out.
+ROW7_RUN_TIMEOUT = timedelta(seconds=120)
+with DAG(
+    dag_id="apd_dagrun_timeout",
+    start_date=datetime(2026, 1, 1),
+    schedule=None,
+    catchup=False,
+    dagrun_timeout=ROW7_RUN_TIMEOUT,
+):
+    KubernetesPodOperator(task_id="run_long_pod", deferrable=True, **dict(SEED, execution_timeout=timedelta(minutes=10)))

@@ -1,0 +1,267 @@
+package airflowapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// These tests pin the parsing and the protocol edges (pagination that does not
+// add up, 401 refresh, bounded bodies) that a real Airflow will not produce
+// on demand; integration_test.go in test/ runs the client against real
+// Airflow API servers.
+
+func creds(t *testing.T, user, pass string) string {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, UsernameFile), []byte(user+"\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, PasswordFile), []byte(pass), 0o600))
+	return dir
+}
+
+type fakeTI struct {
+	DagID     string  `json:"dag_id"`
+	DagRunID  string  `json:"dag_run_id"`
+	TaskID    string  `json:"task_id"`
+	MapIndex  int     `json:"map_index"`
+	State     *string `json:"state"`
+	TryNumber int     `json:"try_number"`
+}
+
+// server answers the list with rows, page_limit capped at maxLimit; mutate
+// may change the answer per page.
+func server(t *testing.T, version string, rows []fakeTI, maxLimit int, mutate func(page int, ans map[string]any)) (*httptest.Server, *atomic.Int32) {
+	var pages atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /auth/token", func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		if body["username"] != "reader" || body["password"] != "secret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"detail":"Invalid credentials"}`)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprint(w, `{"access_token":"tok"}`)
+	})
+	mux.HandleFunc("POST /api/"+version+"/dags/~/dagRuns/~/taskInstances/list", func(w http.ResponseWriter, r *http.Request) {
+		if version == V2 && r.Header.Get("Authorization") != "Bearer tok" {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"detail":"Not authenticated"}`)
+			return
+		}
+		if u, p, _ := r.BasicAuth(); version == V1 && (u != "reader" || p != "secret") {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var body map[string]any
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&body))
+		off, limit := int(body["page_offset"].(float64)), min(int(body["page_limit"].(float64)), maxLimit)
+		end := min(off+limit, len(rows))
+		page := rows[min(off, len(rows)):end]
+		ans := map[string]any{"task_instances": page, "total_entries": len(rows)}
+		n := int(pages.Add(1))
+		if mutate != nil {
+			mutate(n, ans)
+		}
+		_ = json.NewEncoder(w).Encode(ans)
+	})
+	mux.HandleFunc("GET /api/"+version+"/dags/{dag}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("dag") == "gone" {
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"detail":"Dag with id gone was not found"}`)
+			return
+		}
+		if r.PathValue("dag") == "proxied" {
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `<html>404</html>`)
+			return
+		}
+		fmt.Fprint(w, `{"dag_id":"x"}`)
+	})
+	s := httptest.NewServer(mux)
+	t.Cleanup(s.Close)
+	return s, &pages
+}
+
+func rows(n int) ([]fakeTI, []TaskKey) {
+	var out []fakeTI
+	var keys []TaskKey
+	for i := range n {
+		st := "running"
+		out = append(out, fakeTI{DagID: "etl", DagRunID: "run", TaskID: "load", MapIndex: i, State: &st, TryNumber: 1})
+		keys = append(keys, TaskKey{DagID: "etl", RunID: "run", TaskID: "load", MapIndex: i})
+	}
+	return out, keys
+}
+
+func newClient(t *testing.T, url, version, dir string) *Client {
+	c, err := New(Config{Instance: "prod", URL: url, Version: version, CredentialsDir: dir, Timeout: 5 * time.Second})
+	require.NoError(t, err)
+	return c
+}
+
+func TestTaskInstancesPaginates(t *testing.T) {
+	for _, version := range []string{V2, V1} {
+		t.Run(version, func(t *testing.T) {
+			r, keys := rows(250)
+			s, pages := server(t, version, r, 100, nil)
+			b, err := newClient(t, s.URL, version, creds(t, "reader", "secret")).TaskInstances(context.Background(), keys)
+			require.NoError(t, err)
+			assert.True(t, b.Complete)
+			assert.Len(t, b.Found, 250)
+			assert.Equal(t, int32(3), pages.Load())
+			assert.Equal(t, 3, b.Calls)
+			assert.Equal(t, TaskInstance{TaskKey: keys[7], State: "running", TryNumber: 1}, b.Found[keys[7]])
+		})
+	}
+}
+
+func TestTaskInstancesServerCapsThePageLimit(t *testing.T) {
+	r, keys := rows(120)
+	s, pages := server(t, V2, r, 50, nil) // [api] maximum_page_limit = 50
+	b, err := newClient(t, s.URL, V2, creds(t, "reader", "secret")).TaskInstances(context.Background(), keys)
+	require.NoError(t, err)
+	assert.True(t, b.Complete)
+	assert.Len(t, b.Found, 120)
+	assert.Equal(t, int32(3), pages.Load())
+}
+
+func TestTaskInstancesIncomplete(t *testing.T) {
+	tests := map[string]func(page int, ans map[string]any){
+		"total changes between pages": func(page int, ans map[string]any) {
+			if page == 2 {
+				ans["total_entries"] = 251
+			}
+		},
+		"a page repeats a row (v1 has no order)": func(page int, ans map[string]any) {
+			if page == 2 {
+				tis := ans["task_instances"].([]fakeTI)
+				tis[0] = tis[1]
+			}
+		},
+		"an empty page before the total": func(page int, ans map[string]any) {
+			if page == 2 {
+				ans["task_instances"] = []fakeTI{}
+			}
+		},
+	}
+	for name, mutate := range tests {
+		t.Run(name, func(t *testing.T) {
+			r, keys := rows(250)
+			s, _ := server(t, V1, r, 100, mutate)
+			b, err := newClient(t, s.URL, V1, creds(t, "reader", "secret")).TaskInstances(context.Background(), keys)
+			require.NoError(t, err)
+			assert.False(t, b.Complete)
+		})
+	}
+}
+
+func TestTaskInstancesErrors(t *testing.T) {
+	tests := map[string]struct {
+		handler http.HandlerFunc
+		kind    string
+	}{
+		"500":      {func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) }, KindHTTP},
+		"403":      {func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(403) }, KindAuth},
+		"not JSON": {func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "<html>") }, KindParse},
+		"no total": {func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"task_instances":[]}`) }, KindParse},
+		"no try_number": {func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprint(w, `{"total_entries":1,"task_instances":[{"dag_id":"a","dag_run_id":"r","task_id":"t","map_index":-1,"state":"failed"}]}`)
+		}, KindParse},
+		"too large": {func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprint(w, `{"total_entries":1,"x":"`+strings.Repeat("a", maxBody)+`"}`)
+		}, KindParse},
+		"slow": {func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(time.Second):
+			}
+		}, KindTimeout},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := httptest.NewServer(tc.handler)
+			defer s.Close()
+			c, err := New(Config{Instance: "prod", URL: s.URL, Version: V1, CredentialsDir: creds(t, "reader", "secret"), Timeout: 200 * time.Millisecond})
+			require.NoError(t, err)
+			_, err = c.TaskInstances(context.Background(), []TaskKey{{DagID: "a", RunID: "r", TaskID: "t", MapIndex: -1}})
+			require.Error(t, err)
+			assert.Equal(t, tc.kind, KindOf(err), err.Error())
+		})
+	}
+	t.Run("connection refused", func(t *testing.T) {
+		s := httptest.NewServer(http.NotFoundHandler())
+		s.Close()
+		_, err := newClient(t, s.URL, V2, creds(t, "reader", "secret")).TaskInstances(context.Background(), []TaskKey{{DagID: "a"}})
+		assert.Equal(t, KindNetwork, KindOf(err))
+	})
+}
+
+func TestTokenRefreshedOnceOn401(t *testing.T) {
+	r, keys := rows(3)
+	s, _ := server(t, V2, r, 100, nil)
+	c := newClient(t, s.URL, V2, creds(t, "reader", "secret"))
+	c.token = "expired"
+	b, err := c.TaskInstances(context.Background(), keys)
+	require.NoError(t, err)
+	assert.Len(t, b.Found, 3)
+	assert.Equal(t, "tok", c.token)
+
+	bad := newClient(t, s.URL, V2, creds(t, "reader", "wrong"))
+	_, err = bad.TaskInstances(context.Background(), keys)
+	assert.Equal(t, KindAuth, KindOf(err))
+	s1, _ := server(t, V1, r, 100, nil)
+	_, err = newClient(t, s1.URL, V1, creds(t, "reader", "wrong")).TaskInstances(context.Background(), keys)
+	assert.Equal(t, KindAuth, KindOf(err))
+	_, err = newClient(t, s1.URL, V1, t.TempDir()).TaskInstances(context.Background(), keys)
+	assert.Equal(t, KindAuth, KindOf(err), "no credential files")
+}
+
+func TestDAGExists(t *testing.T) {
+	s, _ := server(t, V2, nil, 100, nil)
+	c := newClient(t, s.URL, V2, creds(t, "reader", "secret"))
+	ok, err := c.DAGExists(context.Background(), "etl")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	ok, err = c.DAGExists(context.Background(), "gone")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	_, err = c.DAGExists(context.Background(), "proxied")
+	assert.Error(t, err, "a 404 that is not Airflow's proves nothing")
+}
+
+func TestChunks(t *testing.T) {
+	var keys []TaskKey
+	for i := range 250 {
+		keys = append(keys, TaskKey{DagID: "etl", RunID: fmt.Sprintf("run%03d", i), TaskID: "load", MapIndex: -1})
+	}
+	cs := chunks(keys)
+	require.Len(t, cs, 3)
+	assert.Len(t, cs[0].DagRunIDs, 100)
+	assert.Len(t, cs[2].DagRunIDs, 50)
+	assert.Equal(t, []string{"load"}, cs[1].TaskIDs)
+}
+
+func TestNewRejects(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"no scheme":   {URL: "host:8080", Version: V2, Timeout: time.Second},
+		"bad version": {URL: "http://h", Version: "v3", Timeout: time.Second},
+		"no timeout":  {URL: "http://h", Version: V2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := New(cfg)
+			assert.Error(t, err)
+		})
+	}
+}

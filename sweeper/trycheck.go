@@ -1,0 +1,267 @@
+package sweeper
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/airflowapi"
+)
+
+// errorLogEvery rate-limits the log line of a failing check: the metric
+// counts every failure.
+const errorLogEvery = time.Minute
+
+// TryAPI is what the check asks one Airflow (airflowapi.Client).
+type TryAPI interface {
+	TaskInstances(ctx context.Context, keys []airflowapi.TaskKey) (airflowapi.Batch, error)
+	DAGExists(ctx context.Context, dagID string) (bool, error)
+}
+
+// TryCheck ends the live pods whose Airflow try is over, as Airflow reports
+// it: every Interval the leader asks one Airflow instance, in one batched
+// list call, about every tracked try of that instance, and ends each pod
+// DecideTry says is over the way EndTry says. It shares the sweeper's pod
+// store, clients, dry-run switch and deletion rate limit (R).
+type TryCheck struct {
+	R        *Reconciler
+	API      TryAPI
+	Config   TryConfig
+	Interval time.Duration
+	// Synced reports whether the pod store is filled (informer.HasSynced).
+	Synced func() bool
+
+	mu       sync.Mutex
+	reported map[types.UID]Kind
+	failing  bool
+	lastLog  time.Time
+}
+
+// NeedLeaderElection makes the check run on the leader only, beside the
+// sweeper whose pod store it reads.
+func (c *TryCheck) NeedLeaderElection() bool { return true }
+
+// Start polls until ctx ends (manager.Runnable).
+func (c *TryCheck) Start(ctx context.Context) error {
+	zeroTryMetrics(c.Config.Instance)
+	t := time.NewTicker(c.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			c.Poll(ctx)
+		}
+	}
+}
+
+// Poll runs one check.
+func (c *TryCheck) Poll(ctx context.Context) {
+	if c.Synced != nil && !c.Synced() {
+		return
+	}
+	pods := c.candidates()
+	if len(pods) == 0 {
+		return
+	}
+	// The highest try among the live pods of each task instance: a pod below
+	// it will not be adopted (KPO would find more than one pod and fail).
+	newest := map[airflowapi.TaskKey]int{}
+	var keys []airflowapi.TaskKey
+	for _, s := range pods {
+		n, seen := newest[s.try.Task]
+		if !seen {
+			keys = append(keys, s.try.Task)
+		}
+		if !seen || s.try.Number > n {
+			newest[s.try.Task] = s.try.Number
+		}
+	}
+	batch, err := c.API.TaskInstances(ctx, keys)
+	if err != nil {
+		c.failed(ctx, err)
+		return
+	}
+	now := c.R.Clock.Now()
+	known := c.knownDAGs(ctx, pods, batch, now)
+	c.succeeded(ctx)
+	for _, s := range pods {
+		if ctx.Err() != nil {
+			return
+		}
+		in := TryInput{
+			Try: *s.try, Created: s.pod.Created, Complete: batch.Complete, DAGKnown: known[s.try.Task.DagID],
+			Superseded: newest[s.try.Task] > s.try.Number || s.pod.GaveUp,
+		}
+		if ti, ok := batch.Found[s.try.Task]; ok {
+			in.Answer = &ti
+		}
+		if v := DecideTry(in, now, c.Config); v.Over {
+			c.end(ctx, s, v)
+		}
+	}
+}
+
+// candidates are the live pods of this instance with a try identity.
+func (c *TryCheck) candidates() []*podState {
+	var out []*podState
+	for _, obj := range c.R.Pods.List() {
+		s, ok := obj.(*podState)
+		if !ok || s.try == nil || s.try.Instance != c.Config.Instance || s.pod.Deleting {
+			continue
+		}
+		if s.pod.Phase == corev1.PodPending || s.pod.Phase == corev1.PodRunning {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// knownDAGs asks whether the DAGs of the tries absent from a complete
+// answer exist (only those of pods past the grace: the rest cannot end).
+// A DAG whose call fails stays unknown.
+func (c *TryCheck) knownDAGs(ctx context.Context, pods []*podState, batch airflowapi.Batch, now time.Time) map[string]bool {
+	known := map[string]bool{}
+	if !batch.Complete {
+		return known
+	}
+	asked := map[string]bool{}
+	for _, s := range pods {
+		dag := s.try.Task.DagID
+		if _, found := batch.Found[s.try.Task]; found || asked[dag] || now.Sub(s.pod.Created) < c.Config.Grace {
+			continue
+		}
+		asked[dag] = true
+		ok, err := c.API.DAGExists(ctx, dag)
+		if err != nil {
+			tryAPIErrors.WithLabelValues(c.Config.Instance, airflowapi.KindOf(err)).Inc()
+			c.logError(ctx, err, "could not tell whether a DAG exists; its absent tries are kept", "dagID", dag)
+			continue
+		}
+		known[dag] = ok
+	}
+	return known
+}
+
+func (c *TryCheck) failed(ctx context.Context, err error) {
+	tryChecks.WithLabelValues(c.Config.Instance, CheckError).Inc()
+	tryAPIErrors.WithLabelValues(c.Config.Instance, airflowapi.KindOf(err)).Inc()
+	c.mu.Lock()
+	c.failing = true
+	c.mu.Unlock()
+	c.logError(ctx, err, "Airflow try check failed; no pod ended by it until Airflow answers", "kind", airflowapi.KindOf(err))
+}
+
+func (c *TryCheck) succeeded(ctx context.Context) {
+	tryChecks.WithLabelValues(c.Config.Instance, CheckOK).Inc()
+	c.mu.Lock()
+	was := c.failing
+	c.failing = false
+	c.mu.Unlock()
+	if was {
+		logf.FromContext(ctx).Info("Airflow try check answers again", "instance", c.Config.Instance)
+	}
+}
+
+// logError logs at most once per errorLogEvery.
+func (c *TryCheck) logError(ctx context.Context, err error, msg string, kv ...any) {
+	c.mu.Lock()
+	now := time.Now()
+	if now.Sub(c.lastLog) < errorLogEvery {
+		c.mu.Unlock()
+		return
+	}
+	c.lastLog = now
+	c.mu.Unlock()
+	logf.FromContext(ctx).Error(err, msg, append(kv, "instance", c.Config.Instance)...)
+}
+
+// end reads the pod fresh, makes sure it is still the same pod of the same
+// try, and ends it as EndTry says.
+func (c *TryCheck) end(ctx context.Context, s *podState, v TryVerdict) {
+	key := types.NamespacedName{Namespace: s.namespace, Name: s.name}
+	log := logf.FromContext(ctx).WithValues("pod", key, "try", s.try.String(), "state", stateName(v.State), "why", v.Why)
+	fresh := &corev1.Pod{}
+	if err := c.R.APIReader.Get(ctx, key, fresh); err != nil {
+		if !apierrors.IsNotFound(err) {
+			actionsTotal.WithLabelValues(ActionFailed).Inc()
+			log.Error(err, "reading the pod before ending it")
+		}
+		return
+	}
+	if t, ok := TryOf(fresh.Annotations, c.R.Config.Keys); fresh.UID != s.uid || !ok || t != *s.try {
+		return // replaced since the store saw it
+	}
+	now := c.R.Clock.Now()
+	a := EndTry(PodOf(fresh, c.R.Config.Keys), now, c.R.Config)
+	if a.Kind == None {
+		return
+	}
+	if c.R.DryRun {
+		if c.firstReport(fresh.UID, a.Kind) {
+			log.Info("dry run: would end the pod of a try Airflow reports over", "action", a.Kind.String())
+			c.R.Recorder.Eventf(fresh, nil, corev1.EventTypeWarning, ReasonTryEnded, tryEventAction(a), "%s", tryNote(fresh, a, *s.try, v, true))
+			tryEnded.WithLabelValues(c.Config.Instance, EndedDryRun).Inc()
+		}
+		return
+	}
+	switch a.Kind {
+	case Lower:
+		note := tryNote(fresh, a, *s.try, v, false) // before the patch changes fresh
+		patch := client.MergeFromWithOptions(fresh.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		fresh.Spec.ActiveDeadlineSeconds = &a.ActiveDeadlineSeconds
+		if err := c.R.Client.Patch(ctx, fresh, patch); err != nil {
+			// Gone, or changed since read: the next poll decides again.
+			if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				actionsTotal.WithLabelValues(ActionFailed).Inc()
+				log.Error(err, "lowering activeDeadlineSeconds of the pod of a try Airflow reports over")
+			}
+			return
+		}
+		log.Info("lowered activeDeadlineSeconds: Airflow reports the pod's try over", "activeDeadlineSeconds", a.ActiveDeadlineSeconds)
+		c.R.Recorder.Eventf(fresh, nil, corev1.EventTypeWarning, ReasonTryEnded, eventActionLower, "%s", note)
+		tryEnded.WithLabelValues(c.Config.Instance, EndedLowered).Inc()
+	case Delete:
+		if c.R.Deletes != nil {
+			if err := c.R.Deletes.Wait(ctx); err != nil {
+				return
+			}
+		}
+		err := c.R.Client.Delete(ctx, fresh, client.Preconditions{UID: &fresh.UID})
+		switch {
+		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+			return
+		case err != nil:
+			actionsTotal.WithLabelValues(ActionFailed).Inc()
+			log.Error(err, "deleting the pod of a try Airflow reports over")
+			return
+		}
+		log.Info("deleted the pod of a try Airflow reports over", "because", a.Why)
+		c.R.Recorder.Eventf(fresh, nil, corev1.EventTypeWarning, ReasonTryEnded, eventActionDelete, "%s", tryNote(fresh, a, *s.try, v, false))
+		tryEnded.WithLabelValues(c.Config.Instance, EndedDeleted).Inc()
+	}
+}
+
+func (c *TryCheck) firstReport(uid types.UID, k Kind) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reported == nil {
+		c.reported = map[types.UID]Kind{}
+	}
+	if prev, ok := c.reported[uid]; ok && prev == k {
+		return false
+	}
+	// Bounded: dry-run reports of pods long gone are dropped wholesale.
+	if len(c.reported) > 100_000 {
+		c.reported = map[types.UID]Kind{}
+	}
+	c.reported[uid] = k
+	return true
+}

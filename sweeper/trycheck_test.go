@@ -1,0 +1,171 @@
+package sweeper
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/airflowapi"
+)
+
+// fakeAPI answers from tis; err fails every call.
+type fakeAPI struct {
+	tis      map[airflowapi.TaskKey]airflowapi.TaskInstance
+	dags     map[string]bool
+	complete bool
+	err      error
+	asked    [][]airflowapi.TaskKey
+}
+
+func (f *fakeAPI) TaskInstances(_ context.Context, keys []airflowapi.TaskKey) (airflowapi.Batch, error) {
+	f.asked = append(f.asked, keys)
+	if f.err != nil {
+		return airflowapi.Batch{}, f.err
+	}
+	b := airflowapi.Batch{Found: map[airflowapi.TaskKey]airflowapi.TaskInstance{}, Complete: f.complete, Calls: 1}
+	for _, k := range keys {
+		if ti, ok := f.tis[k]; ok {
+			b.Found[k] = ti
+		}
+	}
+	return b, nil
+}
+
+func (f *fakeAPI) DAGExists(_ context.Context, dag string) (bool, error) {
+	if f.err != nil {
+		return false, f.err
+	}
+	return f.dags[dag], nil
+}
+
+type recorderAdapter struct{ *events.FakeRecorder }
+
+// tryPod is a pod of task (map index -1) try n of instance, created at c.
+func tryPod(name, instance, task string, n int, c time.Time, opts ...podOpt) *corev1.Pod {
+	p := newPod(opts...)
+	p.Name, p.UID, p.CreationTimestamp = name, k8stypes.UID("uid-"+name), metav1.NewTime(c)
+	p.Annotations = map[string]string{
+		keys.Instance: instance, keys.DagID: "etl", keys.RunID: "run1", keys.TaskID: task,
+		keys.MapIndex: "-1", keys.TryNumber: strconv.Itoa(n),
+	}
+	return p
+}
+
+func key(task string) airflowapi.TaskKey {
+	return airflowapi.TaskKey{DagID: "etl", RunID: "run1", TaskID: task, MapIndex: -1}
+}
+
+func setup(t *testing.T, api *fakeAPI, dryRun bool, pods ...*corev1.Pod) (*TryCheck, client.Client, *events.FakeRecorder) {
+	objs := make([]client.Object, 0, len(pods))
+	store := toolscache.NewStore(toolscache.MetaNamespaceKeyFunc)
+	transform := toState(keys)
+	for _, p := range pods {
+		objs = append(objs, p.DeepCopy())
+		s, err := transform(p.DeepCopy())
+		require.NoError(t, err)
+		require.NoError(t, store.Add(s))
+	}
+	c := fake.NewClientBuilder().WithObjects(objs...).Build()
+	rec := events.NewFakeRecorder(100)
+	r := &Reconciler{Pods: store, Client: c, APIReader: c, Recorder: recorderAdapter{rec}, Config: cfg, DryRun: dryRun,
+		Clock: clocktesting.NewFakePassiveClock(checkNow)}
+	return &TryCheck{R: r, API: api, Config: TryConfig{Instance: "prod", Grace: 30 * time.Second}, Interval: time.Second}, c, rec
+}
+
+var checkNow = created.Add(10 * time.Minute)
+
+func podNow(t *testing.T, c client.Client, name string) (*corev1.Pod, bool) {
+	p := &corev1.Pod{}
+	err := c.Get(context.Background(), client.ObjectKey{Namespace: "airflow", Name: name}, p)
+	if apierrors.IsNotFound(err) {
+		return nil, false
+	}
+	require.NoError(t, err)
+	return p, true
+}
+
+func TestTryCheckPoll(t *testing.T) {
+	start := created.Add(time.Second)
+	pods := []*corev1.Pod{
+		tryPod("failed-pending", "prod", "a", 1, created),
+		tryPod("failed-running", "prod", "b", 1, created, started(start)),
+		tryPod("old-superseded", "prod", "c", 1, created, started(start)),
+		tryPod("new-of-c", "prod", "c", 2, created, started(start)),
+		tryPod("maybe-adopted", "prod", "d", 1, created, started(start)),
+		tryPod("other-instance", "staging", "a", 1, created),
+		tryPod("young", "prod", "a", 1, checkNow.Add(-time.Second)),
+		tryPod("gone-task", "prod", "e", 1, created),
+		tryPod("finished-pod", "prod", "a", 1, created, phase(corev1.PodFailed)),
+	}
+	api := &fakeAPI{complete: true, dags: map[string]bool{"etl": true}, tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{
+		key("a"): {TaskKey: key("a"), State: "failed", TryNumber: 1},
+		key("b"): {TaskKey: key("b"), State: "failed", TryNumber: 1},
+		key("c"): {TaskKey: key("c"), State: "running", TryNumber: 2},
+		key("d"): {TaskKey: key("d"), State: "running", TryNumber: 2},
+	}}
+	check, c, rec := setup(t, api, false, pods...)
+	check.Poll(context.Background())
+
+	require.Len(t, api.asked, 1, "one batched call per poll")
+	assert.Len(t, api.asked[0], 5, "one key per task instance of a live pod of this instance (a, b, c, d, e)")
+	for _, name := range []string{"failed-pending", "gone-task"} {
+		_, exists := podNow(t, c, name)
+		assert.False(t, exists, "%s: deleted", name)
+	}
+	for _, name := range []string{"failed-running", "old-superseded"} {
+		p, ok := podNow(t, c, name)
+		require.True(t, ok, name)
+		require.NotNil(t, p.Spec.ActiveDeadlineSeconds, name)
+		assert.LessOrEqual(t, *p.Spec.ActiveDeadlineSeconds, int64(checkNow.Sub(start).Seconds()), name)
+	}
+	for _, name := range []string{"new-of-c", "maybe-adopted", "other-instance", "young", "finished-pod"} {
+		p, ok := podNow(t, c, name)
+		require.True(t, ok, name)
+		assert.Nil(t, p.Spec.ActiveDeadlineSeconds, name)
+	}
+	assert.Len(t, rec.Events, 4, "one AirflowTryEnded event per ended pod")
+	e := <-rec.Events
+	assert.Contains(t, e, ReasonTryEnded)
+	assert.Contains(t, e, "dag_id=etl run_id=run1")
+}
+
+func TestTryCheckEndsNothingOnError(t *testing.T) {
+	for name, api := range map[string]*fakeAPI{
+		"API error":      {err: &airflowapi.Error{Kind: airflowapi.KindHTTP, Status: 500, Err: errors.New("boom")}},
+		"partial answer": {complete: false, dags: map[string]bool{"etl": true}},
+		"DAG unknown":    {complete: true, dags: map[string]bool{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			check, c, rec := setup(t, api, false, tryPod("p", "prod", "a", 1, created))
+			check.Poll(context.Background())
+			_, exists := podNow(t, c, "p")
+			assert.True(t, exists)
+			assert.Empty(t, rec.Events)
+		})
+	}
+}
+
+func TestTryCheckDryRun(t *testing.T) {
+	api := &fakeAPI{complete: true, tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{key("a"): {TaskKey: key("a"), State: "success", TryNumber: 1}}}
+	check, c, rec := setup(t, api, true, tryPod("p", "prod", "a", 1, created))
+	check.Poll(context.Background())
+	check.Poll(context.Background())
+	_, exists := podNow(t, c, "p")
+	assert.True(t, exists)
+	require.Len(t, rec.Events, 1, "reported once")
+	assert.Contains(t, <-rec.Events, "Would delete")
+}

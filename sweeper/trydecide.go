@@ -1,0 +1,133 @@
+package sweeper
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/airflowapi"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
+)
+
+// finishedStates are the task instance states in which the try recorded in
+// try_number is over: nothing of it will run again. up_for_retry is one: the
+// next try gets a new try_number (and may adopt the pod only while it still
+// runs, see DecideTry).
+var finishedStates = map[string]bool{
+	"success": true, "failed": true, "skipped": true,
+	"upstream_failed": true, "removed": true, "up_for_retry": true,
+}
+
+// StateMissing is the state reported for a try whose task instance or DAG run
+// does not exist any more.
+const StateMissing = "missing"
+
+// TryConfig is what the try decision depends on besides its input.
+type TryConfig struct {
+	// Instance is the Airflow instance the check serves.
+	Instance string
+	// Grace: a pod younger than this is never ended by the check.
+	Grace time.Duration
+}
+
+// TryInput is one pod's try and what Airflow answered about it.
+type TryInput struct {
+	Try Try
+	// Created is the pod's creationTimestamp.
+	Created time.Time
+	// Failed says the API call failed: nothing is known.
+	Failed bool
+	// Answer is the task instance, nil when absent from the answer.
+	Answer *airflowapi.TaskInstance
+	// Complete says the answer was read in full (see airflowapi.Batch).
+	Complete bool
+	// DAGKnown says Airflow answered that the DAG exists.
+	DAGKnown bool
+	// Superseded says KPO will not adopt this pod for a later try: a live
+	// pod of the same task instance with a higher try_number exists, or KPO
+	// labelled this one already_checked=True.
+	Superseded bool
+}
+
+// TryVerdict says whether a pod's try is over.
+type TryVerdict struct {
+	Over bool
+	// State is the state Airflow reported (StateMissing, "" for null).
+	State string
+	// Why explains the verdict, for events and logs.
+	Why string
+}
+
+// DecideTry decides whether the pod's try is over. Only positive evidence
+// ends a pod: a failed call, a partial answer, another instance's pod, a
+// young pod or an unknown DAG all keep it.
+//
+// KPO with reattach_on_restart (its default) finds a still-running pod of
+// the same dag_id, task_id, run_id and map_index (try_number is not in its
+// label selector, already_checked!=True is) and reuses it for a later try
+// without relabelling it. So a pod whose try_number is below the task
+// instance's may be the current try's pod: it is judged by the current
+// try's state unless it is Superseded.
+func DecideTry(in TryInput, now time.Time, cfg TryConfig) TryVerdict {
+	switch {
+	case in.Try.Instance != cfg.Instance:
+		return TryVerdict{Why: "another Airflow instance's pod"}
+	case in.Failed:
+		return TryVerdict{Why: "the Airflow API call failed"}
+	case now.Sub(in.Created) < cfg.Grace:
+		return TryVerdict{Why: "younger than the grace"}
+	}
+	ti := in.Answer
+	if ti == nil {
+		if in.Complete && in.DAGKnown {
+			return TryVerdict{Over: true, State: StateMissing, Why: "its task instance or DAG run no longer exists"}
+		}
+		return TryVerdict{State: StateMissing, Why: "absent from a partial answer, or its DAG is unknown"}
+	}
+	switch {
+	case ti.TryNumber < in.Try.Number:
+		// Airflow is behind the pod: it proves nothing.
+		return TryVerdict{State: ti.State, Why: "Airflow's try_number is below the pod's"}
+	case ti.TryNumber > in.Try.Number && in.Superseded:
+		return TryVerdict{Over: true, State: ti.State, Why: fmt.Sprintf("try %d superseded it (state %s)", ti.TryNumber, stateName(ti.State))}
+	case finishedStates[ti.State]:
+		if ti.TryNumber > in.Try.Number {
+			return TryVerdict{Over: true, State: ti.State, Why: fmt.Sprintf("the try that may have adopted it, %d, is %s", ti.TryNumber, ti.State)}
+		}
+		return TryVerdict{Over: true, State: ti.State, Why: "the try is " + ti.State}
+	}
+	return TryVerdict{State: ti.State, Why: "the try is live"}
+}
+
+func stateName(s string) string {
+	if s == "" {
+		return "null"
+	}
+	return s
+}
+
+// EndTry is how the check ends a live pod whose try is over, the way a
+// deadline that has come ends it (Decide): a never-started pod is deleted; a
+// started one gets activeDeadlineSeconds lowered to a value already past, so
+// the kubelet stops it now, logs kept and on_finish_action (keep_pod) left
+// to KPO; one the kubelet has not stopped by its termination grace plus the
+// kubelet grace after that lowered deadline is deleted. Kind None: nothing
+// (more) to do now.
+func EndTry(pod Pod, now time.Time, cfg Config) Action {
+	if pod.Deleting || pod.terminal() {
+		return Action{Kind: None}
+	}
+	if pod.Started.IsZero() {
+		return Action{Kind: Delete, Deadline: now, Due: now, Why: WhyNeverStarted}
+	}
+	// As in Decide at the deadline: ceil(now - started) - 1 is already past.
+	expired := max(deadline.RemainingSeconds(now, pod.Started)-1, 1)
+	ads := pod.ActiveDeadlineSeconds
+	if ads == nil || *ads > expired {
+		return Action{Kind: Lower, Deadline: now, ActiveDeadlineSeconds: expired, AtDeadline: true}
+	}
+	stop := pod.Started.Add(time.Duration(*ads) * time.Second)
+	if due := stop.Add(pod.TerminationGrace + cfg.KubeletGrace); !now.Before(due) {
+		return Action{Kind: Delete, Deadline: stop, Due: due, Why: WhyStillRunning}
+	}
+	return Action{Kind: None}
+}

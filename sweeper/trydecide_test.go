@@ -1,0 +1,200 @@
+package sweeper
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/airflowapi"
+)
+
+var (
+	tryCfg  = TryConfig{Instance: "prod", Grace: 30 * time.Second}
+	tryTask = airflowapi.TaskKey{DagID: "etl", RunID: "manual__2026-05-20T10:00:00+00:00", TaskID: "load", MapIndex: -1}
+	podTry  = Try{Instance: "prod", Task: tryTask, Number: 2}
+	// checkedAt is well past the grace of a pod created at created.
+	checkedAt = created.Add(time.Minute)
+)
+
+func ti(state string, try int) *airflowapi.TaskInstance {
+	return &airflowapi.TaskInstance{TaskKey: tryTask, State: state, TryNumber: try}
+}
+
+func TestDecideTry(t *testing.T) {
+	base := func(mod func(*TryInput)) TryInput {
+		in := TryInput{Try: podTry, Created: created, Complete: true, DAGKnown: true, Answer: ti("running", 2)}
+		if mod != nil {
+			mod(&in)
+		}
+		return in
+	}
+	tests := map[string]struct {
+		in    TryInput
+		now   time.Time
+		over  bool
+		state string
+	}{
+		"running: live":    {in: base(nil), state: "running"},
+		"deferred: live":   {in: base(func(in *TryInput) { in.Answer = ti("deferred", 2) }), state: "deferred"},
+		"queued: live":     {in: base(func(in *TryInput) { in.Answer = ti("queued", 2) }), state: "queued"},
+		"null state: live": {in: base(func(in *TryInput) { in.Answer = ti("", 2) })},
+		"restarting: live (Airflow is ending it itself)": {
+			in: base(func(in *TryInput) { in.Answer = ti("restarting", 2) }), state: "restarting"},
+		"up_for_reschedule: live": {in: base(func(in *TryInput) { in.Answer = ti("up_for_reschedule", 2) }), state: "up_for_reschedule"},
+		"success: over":           {in: base(func(in *TryInput) { in.Answer = ti("success", 2) }), over: true, state: "success"},
+		"failed: over":            {in: base(func(in *TryInput) { in.Answer = ti("failed", 2) }), over: true, state: "failed"},
+		"skipped: over":           {in: base(func(in *TryInput) { in.Answer = ti("skipped", 2) }), over: true, state: "skipped"},
+		"upstream_failed: over":   {in: base(func(in *TryInput) { in.Answer = ti("upstream_failed", 2) }), over: true, state: "upstream_failed"},
+		"removed: over":           {in: base(func(in *TryInput) { in.Answer = ti("removed", 2) }), over: true, state: "removed"},
+		"up_for_retry: over":      {in: base(func(in *TryInput) { in.Answer = ti("up_for_retry", 2) }), over: true, state: "up_for_retry"},
+		"failed but young: kept": {
+			in: base(func(in *TryInput) { in.Answer = ti("failed", 2) }), now: created.Add(29 * time.Second), state: ""},
+		"failed at exactly the grace: over": {
+			in: base(func(in *TryInput) { in.Answer = ti("failed", 2) }), now: created.Add(30 * time.Second), over: true, state: "failed"},
+		"failed but another instance's pod: kept": {
+			in: base(func(in *TryInput) { in.Answer = ti("failed", 2); in.Try.Instance = "staging" })},
+		"failed but the call failed: kept": {
+			in: base(func(in *TryInput) { in.Answer = ti("failed", 2); in.Failed = true })},
+		"missing from a complete answer, DAG known: over": {
+			in: base(func(in *TryInput) { in.Answer = nil }), over: true, state: StateMissing},
+		"missing from a partial answer: kept": {
+			in: base(func(in *TryInput) { in.Answer = nil; in.Complete = false }), state: StateMissing},
+		"missing, DAG unknown (wrong Airflow?): kept": {
+			in: base(func(in *TryInput) { in.Answer = nil; in.DAGKnown = false }), state: StateMissing},
+		"missing but young: kept": {
+			in: base(func(in *TryInput) { in.Answer = nil }), now: created.Add(time.Second)},
+		"Airflow's try below the pod's: kept even if failed": {
+			in: base(func(in *TryInput) { in.Answer = ti("failed", 1) }), state: "failed"},
+		"newer try running, pod not superseded (may be adopted): kept": {
+			in: base(func(in *TryInput) { in.Answer = ti("running", 3) }), state: "running"},
+		"newer try queued, pod not superseded: kept": {
+			in: base(func(in *TryInput) { in.Answer = ti("queued", 3) }), state: "queued"},
+		"newer try running, a newer live pod exists: over": {
+			in: base(func(in *TryInput) { in.Answer = ti("running", 3); in.Superseded = true }), over: true, state: "running"},
+		"newer try null state, pod already_checked: over": {
+			in: base(func(in *TryInput) { in.Answer = ti("", 3); in.Superseded = true }), over: true},
+		"newer try failed, not superseded (adopted, now over): over": {
+			in: base(func(in *TryInput) { in.Answer = ti("failed", 3) }), over: true, state: "failed"},
+		"same try, superseded flag alone: judged by state (running: kept)": {
+			in: base(func(in *TryInput) { in.Superseded = true }), state: "running"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			now := tc.now
+			if now.IsZero() {
+				now = checkedAt
+			}
+			v := DecideTry(tc.in, now, tryCfg)
+			assert.Equal(t, tc.over, v.Over, v.Why)
+			if tc.state != "" {
+				assert.Equal(t, tc.state, v.State)
+			}
+			assert.NotEmpty(t, v.Why)
+		})
+	}
+}
+
+func TestEndTry(t *testing.T) {
+	now := created.Add(10 * time.Minute)
+	start := created.Add(5 * time.Second)
+	tests := map[string]struct {
+		pod  *corev1.Pod
+		want Action
+	}{
+		"never started: delete": {
+			pod: newPod(), want: Action{Kind: Delete, Deadline: now, Due: now, Why: WhyNeverStarted}},
+		"running without ADS: lower to a value already past": {
+			pod:  newPod(started(start)),
+			want: Action{Kind: Lower, Deadline: now, ActiveDeadlineSeconds: 594, AtDeadline: true}},
+		"running with a large ADS: lower": {
+			pod:  newPod(started(start), ads(3600)),
+			want: Action{Kind: Lower, Deadline: now, ActiveDeadlineSeconds: 594, AtDeadline: true}},
+		"already lowered, kubelet still within its grace: nothing": {
+			pod: newPod(started(start), ads(590), grace(30)), want: Action{Kind: None}},
+		"lowered long ago and still running: delete": {
+			pod:  newPod(started(start), ads(60), grace(30)),
+			want: Action{Kind: Delete, Deadline: start.Add(time.Minute), Due: start.Add(time.Minute + 45*time.Second), Why: WhyStillRunning}},
+		"started this second: lowered to 1": {
+			pod:  newPod(started(now)),
+			want: Action{Kind: Lower, Deadline: now, ActiveDeadlineSeconds: 1, AtDeadline: true}},
+		"terminal: nothing":      {pod: newPod(started(start), phase(corev1.PodFailed)), want: Action{Kind: None}},
+		"being deleted: nothing": {pod: newPod(started(start), deleting), want: Action{Kind: None}},
+		"succeeded: nothing":     {pod: newPod(phase(corev1.PodSucceeded)), want: Action{Kind: None}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.want, EndTry(PodOf(tc.pod, keys), now, cfg))
+		})
+	}
+}
+
+func TestTryOf(t *testing.T) {
+	good := map[string]string{
+		keys.Instance: "prod", keys.DagID: "etl", keys.RunID: "r 1", keys.TaskID: "load",
+		keys.MapIndex: "-1", keys.TryNumber: "2",
+	}
+	got, ok := TryOf(good, keys)
+	require.True(t, ok)
+	assert.Equal(t, Try{Instance: "prod", Task: airflowapi.TaskKey{DagID: "etl", RunID: "r 1", TaskID: "load", MapIndex: -1}, Number: 2}, got)
+	assert.Equal(t, "dag_id=etl run_id=r 1 task_id=load map_index=-1 try_number=2 instance=prod", got.String())
+	for name, mod := range map[string]func(map[string]string){
+		"no instance":       func(a map[string]string) { delete(a, keys.Instance) },
+		"empty dag id":      func(a map[string]string) { a[keys.DagID] = "" },
+		"no run id":         func(a map[string]string) { delete(a, keys.RunID) },
+		"no task id":        func(a map[string]string) { delete(a, keys.TaskID) },
+		"map index word":    func(a map[string]string) { a[keys.MapIndex] = "none" },
+		"map index -2":      func(a map[string]string) { a[keys.MapIndex] = "-2" },
+		"try number empty":  func(a map[string]string) { a[keys.TryNumber] = "" },
+		"try number signed": func(a map[string]string) { a[keys.TryNumber] = "-1" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := map[string]string{}
+			for k, v := range good {
+				a[k] = v
+			}
+			mod(a)
+			_, ok := TryOf(a, keys)
+			assert.False(t, ok)
+		})
+	}
+}
+
+// FuzzDecideTry: whatever Airflow answers, a failed call, a partial answer
+// for an absent task instance, another instance's pod, an unknown DAG for an
+// absent one, or a pod younger than the grace never yields "over".
+func FuzzDecideTry(f *testing.F) {
+	f.Add("failed", 2, 2, true, false, true, true, true, int64(60_000), uint8(0))
+	f.Add("", 3, 2, false, true, false, false, false, int64(1_000), uint8(1))
+	f.Fuzz(func(t *testing.T, state string, tiTry, podTryN int, present, failed, complete, dagKnown, superseded bool, ageMs int64, who uint8) {
+		in := TryInput{Try: podTry, Created: created, Failed: failed, Complete: complete, DAGKnown: dagKnown, Superseded: superseded}
+		in.Try.Number = podTryN
+		if who%2 == 1 {
+			in.Try.Instance = "staging"
+		}
+		if present {
+			in.Answer = &airflowapi.TaskInstance{TaskKey: tryTask, State: state, TryNumber: tiTry}
+		}
+		now := created.Add(time.Duration(ageMs) * time.Millisecond)
+		v := DecideTry(in, now, tryCfg)
+		if !v.Over {
+			return
+		}
+		switch {
+		case failed:
+			t.Fatalf("a failed call ended a pod: %+v", v)
+		case in.Try.Instance != tryCfg.Instance:
+			t.Fatalf("another instance's pod was ended: %+v", v)
+		case now.Sub(created) < tryCfg.Grace:
+			t.Fatalf("a pod younger than the grace was ended: %+v", v)
+		case !present && (!complete || !dagKnown):
+			t.Fatalf("an absence in a partial answer or of an unknown DAG ended a pod: %+v", v)
+		case present && tiTry < podTryN:
+			t.Fatalf("an Airflow behind the pod ended it: %+v", v)
+		case present && !finishedStates[state] && !(superseded && tiTry > podTryN):
+			t.Fatalf("a live try's pod was ended: %+v", v)
+		}
+	})
+}

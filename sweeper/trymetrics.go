@@ -1,0 +1,48 @@
+package sweeper
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Values of the "result" label of airflow_pod_deadline_airflow_checks_total.
+const (
+	CheckOK    = "ok"
+	CheckError = "error"
+)
+
+// Values of the "action" label of airflow_pod_deadline_airflow_pods_ended_total.
+const (
+	EndedLowered = "lowered"
+	EndedDeleted = "deleted"
+	EndedDryRun  = "dry_run"
+)
+
+var (
+	tryChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "airflow_pod_deadline_airflow_checks_total",
+		Help: "Try checks (one per poll with tracked pods) by Airflow instance and result: ok (Airflow answered), error (nothing was ended).",
+	}, []string{"instance", "result"})
+	tryAPIErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "airflow_pod_deadline_airflow_api_errors_total",
+		Help: "Failed Airflow API calls of the try check by instance and kind: auth (401 after a fresh token, 403, unreadable credentials), timeout, network, http (other non-2xx), parse.",
+	}, []string{"instance", "kind"})
+	tryEnded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "airflow_pod_deadline_airflow_pods_ended_total",
+		Help: "Pods the try check ended because Airflow reported their try over, by instance and action: lowered (activeDeadlineSeconds, the kubelet stops it), deleted (never started, or not stopped by the kubelet), dry_run (would have).",
+	}, []string{"instance", "action"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(tryChecks, tryAPIErrors, tryEnded)
+}
+
+// zeroTryMetrics exports zeros for an instance, so rate() works from the start.
+func zeroTryMetrics(instance string) {
+	for _, r := range []string{CheckOK, CheckError} {
+		tryChecks.WithLabelValues(instance, r)
+	}
+	for _, a := range []string{EndedLowered, EndedDeleted, EndedDryRun} {
+		tryEnded.WithLabelValues(instance, a)
+	}
+}

@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/airflowapi"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/airflowenv"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
+)
+
+// checkInterval is the try check's --airflow-poll-interval in these rows;
+// the issue's bound is a pod stopped within it + 2 s of Airflow recording
+// the try's end.
+const checkInterval = 5 * time.Second
+
+// TestTryCheckRows runs the crash-path rows of issue 19 without and with the
+// try check, on Airflow 3.3.2 and the newest provider (what `make test`
+// runs): row 5 (the task process SIGKILLed, not deferrable) and a deferred
+// task marked failed through the API while the triggerer is down.
+func TestTryCheckRows(t *testing.T) {
+	for _, venv := range venvs(t, "af3.3.2-k8s10.25.0") {
+		t.Run(venv, func(t *testing.T) {
+			dir := filepath.Join(suite.tmp, venv+"-trycheck")
+			require.NoError(t, os.MkdirAll(dir, 0o755))
+			airflowEnv, err := airflowenv.APIUserEnv(dir, apiReader, apiAdmin)
+			require.NoError(t, err)
+			e := startEnv(t, venv, airflowEnv...)
+			url, err := e.airflow.StartAPI(context.Background(), apiReader, apiAdmin)
+			require.NoError(t, err)
+			t.Run("without", func(t *testing.T) {
+				t.Run("row5", func(t *testing.T) { t.Parallel(); row5Check(t, e, false) })
+				t.Run("marked-failed-triggerer-down", func(t *testing.T) { t.Parallel(); markedFailedTriggererDown(t, e, url, false) })
+			})
+			e.deleteAllPods(t)
+			e.withCheck(t, url)
+			t.Run("with", func(t *testing.T) {
+				t.Run("row5", func(t *testing.T) { t.Parallel(); row5Check(t, e, true) })
+				t.Run("marked-failed-triggerer-down", func(t *testing.T) { t.Parallel(); markedFailedTriggererDown(t, e, url, true) })
+			})
+			e.deleteAllPods(t)
+		})
+	}
+}
+
+// withCheck starts airflow-pod-deadline with the try check pointed at the
+// env's Airflow API (instance "default", the policy's default).
+func (e *env) withCheck(t *testing.T, url string) *testenv.Proc {
+	t.Helper()
+	version := airflowapi.V2
+	if e.airflow.Major < 3 {
+		version = airflowapi.V1
+	}
+	en, err := testenv.StartEnforcer(context.Background(), e.client, suite.binary, e.cp.Kubeconfig, e.dir,
+		filepath.Join(suite.root, "manifests", "install.yaml"),
+		"--airflow-api-url="+url, "--airflow-api-version="+version, "--airflow-instance=default",
+		"--airflow-credentials-dir="+credsDir(t, apiReader),
+		fmt.Sprintf("--airflow-poll-interval=%s", checkInterval), "--airflow-grace=5s")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if err := en.Stop(15 * time.Second); err != nil {
+			t.Logf("stopping airflow-pod-deadline: %v", err)
+		}
+	})
+	return en.Proc
+}
+
+// endedAt is when the cell first saw its try in a terminal state.
+func (c *cell) endedAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.states {
+		for _, term := range terminal {
+			if s.Value == term {
+				return s.At
+			}
+		}
+	}
+	return time.Time{}
+}
+
+// requireStoppedByCheck requires the pod stopped after the try ended (from)
+// and within checkInterval + podWithin of it, long before the deadline;
+// without the check, it requires the pod still running then (the leak the
+// check closes).
+func requireStoppedByCheck(t *testing.T, c *cell, from, deadline time.Time, with bool) {
+	t.Helper()
+	bound := from.Add(checkInterval + podWithin)
+	for stopped, _ := c.podStoppedAt(); stopped.IsZero() && time.Now().Before(bound.Add(time.Second)); {
+		time.Sleep(200 * time.Millisecond)
+		stopped, _ = c.podStoppedAt()
+	}
+	stopped, how := c.podStoppedAt()
+	if !with {
+		t.Logf("%s: try ended at deadline%+.1fs; pod at that bound: %s", c.name, from.Sub(deadline).Seconds(), c.lastPod())
+		assert.True(t, stopped.IsZero() || !stopped.Before(deadline), "%s: without the check the pod runs on after its try ended (stopped %s: %s)", c.name, stopped, how)
+		return
+	}
+	require.False(t, stopped.IsZero(), "%s: the pod was not stopped within %s of its try's end (last seen %s)", c.name, checkInterval+podWithin, c.lastPod())
+	t.Logf("%s: try ended at deadline%+.1fs, pod stopped (%s) %s later", c.name, from.Sub(deadline).Seconds(), how, stopped.Sub(from))
+	assert.False(t, stopped.Before(from), "%s: pod stopped before its try ended", c.name)
+	assert.False(t, stopped.After(bound), "%s: pod stopped %s after its try ended (want within %s)", c.name, stopped.Sub(from), checkInterval+podWithin)
+	assert.True(t, stopped.Before(deadline), "%s: pod stopped at its deadline, not by the check", c.name)
+}
+
+// row5Check is matrix row 5 (the task process SIGKILLed, not deferrable)
+// judged by the try check: Airflow fails the try at once, the pod must
+// follow.
+func row5Check(t *testing.T, e *env, with bool) {
+	c := runCell(t, e, withName("row5-trycheck", with), "apd_non_deferrable", seedTask, 30*time.Second)
+	deadline := c.begin(t)
+	c.waitPodRunning(t)
+	require.Eventually(t, func() bool {
+		_, err := e.airflow.KillTaskProcess(context.Background(), c.dag, c.runID, c.task, -1)
+		return err == nil
+	}, time.Minute, 500*time.Millisecond, "the running task never showed a pid")
+	require.True(t, time.Now().Before(deadline), "the kill must come before the deadline")
+	end, ended := c.waitEnd(t, 2*time.Minute)
+	require.True(t, ended, "%s: the killed try never ended (%s)", c.name, end)
+	requireStoppedByCheck(t, c, c.endedAt(), deadline, with)
+}
+
+// markedFailedTriggererDown: a deferred task marked failed through the API
+// (as the UI does) while the triggerer is down, so no trigger's on_kill
+// deletes the pod. It stops the env's triggerer: no other deferred cell may
+// run beside it.
+func markedFailedTriggererDown(t *testing.T, e *env, url string, with bool) {
+	c := runCell(t, e, withName("marked-failed-triggerer-down", with), seedDAG, seedTask, 30*time.Second)
+	deadline := c.begin(t)
+	_, err := c.wait([]string{"deferred"}, 2*time.Minute)
+	require.NoError(t, err, "the seed task defers")
+	c.waitPodRunning(t)
+	require.NoError(t, e.airflow.StopTriggerer())
+	defer func() { assert.NoError(t, e.airflow.StartTriggerer()) }()
+	require.NoError(t, e.airflow.MarkTask(context.Background(), url, apiAdmin, c.dag, c.runID, c.task, "failed"))
+	end, err := c.wait([]string{"failed"}, 30*time.Second)
+	require.NoError(t, err, "marked failed")
+	require.True(t, c.endedAt().Before(deadline), "%s: marked failed only after the deadline (%s)", c.name, end)
+	requireStoppedByCheck(t, c, c.endedAt(), deadline, with)
+}

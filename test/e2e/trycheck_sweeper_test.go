@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/airflowenv"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
+)
+
+// trySweeper runs the sweeper binary with the try check on a bare
+// kube-apiserver (no kubelet: a "started" pod is one whose status says so)
+// against the real Airflow at url, where run's task instances are success
+// and liveRun's have no state yet. First against an API answering 500 (no
+// pod may end), then against Airflow.
+func trySweeper(t *testing.T, url, version, run, liveRun string, done []airflowenv.TaskInstance) {
+	dir := t.TempDir()
+	cp, err := testenv.StartControlPlane(filepath.Join(suite.root, "bin"), testenv.Options{Dir: dir})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cp.Stop() })
+	ctx := context.Background()
+	c := cp.Client
+	const ns = "trycheck"
+	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	keys := deadline.NewKeys(deadline.DefaultPrefix)
+	pod := func(name, instance, dag, runID, task string, try int) *corev1.Pod {
+		p := testenv.KPOPod(ns, "sleep 3600")
+		p.Name = name
+		p.Annotations = map[string]string{
+			keys.Instance: instance, keys.DagID: dag, keys.RunID: runID, keys.TaskID: task,
+			keys.MapIndex: "-1", keys.TryNumber: strconv.Itoa(try),
+		}
+		require.NoError(t, c.Create(ctx, p))
+		return p
+	}
+	try := done[0].TryNumber
+	over := map[string]*corev1.Pod{
+		"success, pending": pod("success-pending", "test", "apd_api", run, done[0].TaskID, try),
+		"success, started": pod("success-started", "test", "apd_api", run, done[1].TaskID, try),
+		"task gone":        pod("task-gone", "test", "apd_api", run, "no_such_task", try),
+	}
+	kept := map[string]*corev1.Pod{
+		"live try":               pod("live", "test", "apd_api_live", liveRun, "t0", 1),
+		"another instance":       pod("other-instance", "staging", "apd_api", run, done[2].TaskID, try),
+		"unknown DAG":            pod("unknown-dag", "test", "no_such_dag", run, "t0", 1),
+		"Airflow behind the pod": pod("behind", "test", "apd_api", run, done[3].TaskID, try+1),
+	}
+	started := over["success, started"]
+	started.Status.Phase, started.Status.StartTime = corev1.PodRunning, ptr.To(metav1.NewTime(time.Now().Add(-time.Minute)))
+	require.NoError(t, c.Status().Update(ctx, started))
+
+	creds := credsDir(t, apiReader)
+	run1 := func(name, apiURL string) *testenv.Proc {
+		p, err := testenv.Start(suite.binary, cp.Kubeconfig, filepath.Join(dir, name+".log"),
+			"--enable-webhook=false", "--namespace="+ns, "--airflow-api-url="+apiURL, "--airflow-api-version="+version,
+			"--airflow-instance=test", "--airflow-credentials-dir="+creds, "--airflow-poll-interval=1s",
+			"--airflow-grace=0s", "--airflow-timeout=10s", "--zap-log-level=debug")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = p.Stop(10 * time.Second) })
+		return p
+	}
+	checks := func(p *testenv.Proc, result string) float64 {
+		v, _ := p.Metric("airflow_pod_deadline_airflow_checks_total", map[string]string{"instance": "test", "result": result})
+		return v
+	}
+	untouched := func(p *corev1.Pod) error {
+		got := &corev1.Pod{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(p), got); err != nil {
+			return err
+		}
+		if got.DeletionTimestamp != nil || got.Spec.ActiveDeadlineSeconds != nil {
+			return fmt.Errorf("%s was ended: deletionTimestamp %v, activeDeadlineSeconds %v", p.Name, got.DeletionTimestamp, got.Spec.ActiveDeadlineSeconds)
+		}
+		return nil
+	}
+
+	// An Airflow API answering 500: checks fail, nothing ends.
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/auth/token" {
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprint(w, `{"access_token":"x"}`)
+			return
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer broken.Close()
+	p := run1("sweeper-broken", broken.URL)
+	require.Eventually(t, func() bool { return checks(p, sweeper.CheckError) >= 3 }, 2*time.Minute, 500*time.Millisecond,
+		"the check never ran against the broken API:\n%s", p.Tail(30))
+	for name, pod := range over {
+		assert.NoError(t, untouched(pod), "%s: ended on an API error", name)
+	}
+	for _, pod := range kept {
+		assert.NoError(t, untouched(pod))
+	}
+	require.NoError(t, p.Stop(10*time.Second))
+
+	// The real Airflow.
+	p = run1("sweeper", url)
+	require.Eventually(t, func() bool {
+		for _, pod := range []*corev1.Pod{over["success, pending"], over["task gone"]} {
+			got := &corev1.Pod{}
+			err := c.Get(ctx, client.ObjectKeyFromObject(pod), got)
+			if !apierrors.IsNotFound(err) && (err != nil || got.DeletionTimestamp == nil) {
+				return false
+			}
+		}
+		got := &corev1.Pod{}
+		return c.Get(ctx, client.ObjectKeyFromObject(started), got) == nil && got.Spec.ActiveDeadlineSeconds != nil
+	}, 2*time.Minute, 500*time.Millisecond, "the pods of finished tries were not ended:\n%s", p.Tail(40))
+	got := &corev1.Pod{}
+	require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(started), got))
+	assert.LessOrEqual(t, *got.Spec.ActiveDeadlineSeconds, int64(time.Since(got.Status.StartTime.Time).Seconds()),
+		"lowered to a value already past, so the kubelet stops it now")
+	assert.Nil(t, got.DeletionTimestamp, "a started pod is stopped by the kubelet, not deleted")
+	// Several more checks: the pods of live, foreign or unknown tries stay.
+	n := checks(p, sweeper.CheckOK)
+	require.Eventually(t, func() bool { return checks(p, sweeper.CheckOK) >= n+3 }, time.Minute, 500*time.Millisecond)
+	for name, pod := range kept {
+		assert.NoError(t, untouched(pod), name)
+	}
+	events := &corev1.EventList{}
+	require.NoError(t, c.List(ctx, events, client.InNamespace(ns)))
+	ended := map[string]string{}
+	for _, e := range events.Items {
+		if e.Reason == sweeper.ReasonTryEnded {
+			ended[e.InvolvedObject.Name] = e.Message
+		}
+	}
+	assert.Len(t, ended, 3, "one AirflowTryEnded event per ended pod: %v", ended)
+	assert.Contains(t, ended["success-pending"], "state success")
+	assert.Contains(t, ended["task-gone"], "state missing")
+}
