@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -108,36 +109,36 @@ var floorSeconds = webhook.AdmissionSeconds(time.Unix(0, 0).Add(budget), time.Un
 func expect(s setup, p *corev1.Pod, before, after time.Time) error {
 	ads := p.Spec.ActiveDeadlineSeconds
 	if ads == nil {
-		return fmt.Errorf("%s: pod admitted without activeDeadlineSeconds", s)
+		return errors.New("pod admitted without activeDeadlineSeconds")
 	}
 	switch s {
 	case none, floor, noop:
 		if *ads != unclamped {
-			return fmt.Errorf("%s: pod admitted with activeDeadlineSeconds %d, want it unchanged (%d)", s, *ads, unclamped)
+			return fmt.Errorf("pod admitted with activeDeadlineSeconds %d, want it unchanged (%d)", *ads, unclamped)
 		}
 	case policy:
 		if *ads != policySeconds {
-			return fmt.Errorf("%s: pod admitted with activeDeadlineSeconds %d, want the policy's %d", s, *ads, policySeconds)
+			return fmt.Errorf("pod admitted with activeDeadlineSeconds %d, want the policy's %d", *ads, policySeconds)
 		}
 	case same:
 		if *ads != floorSeconds {
-			return fmt.Errorf("%s: pod admitted with activeDeadlineSeconds %d, want the floor's %d", s, *ads, floorSeconds)
+			return fmt.Errorf("pod admitted with activeDeadlineSeconds %d, want the floor's %d", *ads, floorSeconds)
 		}
 	case ours:
 		stamped := p.Annotations[deadline.NewKeys(deadline.DefaultPrefix).Deadline]
 		at, err := time.Parse(time.RFC3339Nano, stamped) // deadline.Format
 		if err != nil {
-			return fmt.Errorf("%s: stamped deadline %q: %w", s, stamped, err)
+			return fmt.Errorf("stamped deadline %q: %w", stamped, err)
 		}
 		if d := at.Sub(before); d < budget-time.Second || at.Sub(after) > budget+time.Second {
-			return fmt.Errorf("%s: stamped deadline %s is not %s after the create (%s..%s)", s, stamped, budget, before, after)
+			return fmt.Errorf("stamped deadline %s is not %s after the create (%s..%s)", stamped, budget, before, after)
 		}
 		// The later the admission, the fewer seconds; the stamp is the
 		// deadline truncated to the millisecond (webhook.DecideMutation).
 		lo, hi := webhook.AdmissionSeconds(at, after), webhook.AdmissionSeconds(at.Add(time.Millisecond), before)
 		if *ads < lo || *ads > hi {
-			return fmt.Errorf("%s: pod admitted with activeDeadlineSeconds %d, want webhook.AdmissionSeconds(%s, now) for now in the create: %d..%d",
-				s, *ads, stamped, lo, hi)
+			return fmt.Errorf("pod admitted with activeDeadlineSeconds %d, want webhook.AdmissionSeconds(%s, now) for now in the create: %d..%d",
+				*ads, stamped, lo, hi)
 		}
 	}
 	return nil

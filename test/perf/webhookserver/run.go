@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +22,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
@@ -106,6 +109,8 @@ type placement struct {
 }
 
 func run(cfg config) error {
+	// envtest logs through controller-runtime; the report is the output.
+	logf.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	tmp, binary, err := testenv.TempBinary(cfg.root, "apd-webhookserver-")
 	if err != nil {
 		return err
