@@ -285,11 +285,15 @@ func TestRBACStatusWriterAndBinderCannotSetDeadlines(t *testing.T) {
 	t.Run("the scheduler's binding never reaches the webhook", func(t *testing.T) {
 		calls := webhookCalls(t)
 		require.NoError(t, binder.CoreV1().Pods(ns).Bind(ctx, &corev1.Binding{
-			ObjectMeta: metav1.ObjectMeta{Name: owned.Name},
+			ObjectMeta: metav1.ObjectMeta{Name: owned.Name, Annotations: map[string]string{"note": "bound"}},
 			Target:     corev1.ObjectReference{Kind: "Node", Name: "node-1"},
 		}, metav1.CreateOptions{}))
 		assert.Equal(t, calls, webhookCalls(t))
-		assert.Equal(t, "node-1", get(t, owned).Spec.NodeName)
+		got := get(t, owned)
+		assert.Equal(t, "node-1", got.Spec.NodeName)
+		// The API server does copy a Binding's annotations onto the pod:
+		// the reason pods/binding is guarded at all.
+		assert.Equal(t, "bound", got.Annotations["note"])
 	})
 	for _, pod := range []*corev1.Pod{owned, plain} {
 		got := get(t, pod)
