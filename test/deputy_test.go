@@ -157,7 +157,11 @@ func TestRBACUpdaterCannotDecideDeadlines(t *testing.T) {
 		}
 		for _, a := range attempts {
 			err := patch(v, a.annotations)
-			require.Error(t, err, "%s: %s was let through", v.Name, a.name)
+			// Not fatal: were one let through, the checks below show what
+			// the sweeper then did to the pod.
+			if !assert.Error(t, err, "%s: %s was let through", v.Name, a.name) {
+				continue
+			}
 			assert.True(t, apierrors.IsForbidden(err), "%s: %s: a 403: %v", v.Name, a.name, err)
 			assert.Contains(t, err.Error(), refused, "%s: %s", v.Name, a.name)
 			assert.Contains(t, err.Error(), a.denial, "%s: %s", v.Name, a.name)
@@ -167,10 +171,11 @@ func TestRBACUpdaterCannotDecideDeadlines(t *testing.T) {
 		pod := get(t, v)
 		pod.Annotations = map[string]string{deadlineKey: soon}
 		_, err := mallory.CoreV1().Pods(ns).Update(ctx, pod, metav1.UpdateOptions{})
-		require.Error(t, err, "%s: a PUT giving it a deadline of its own was let through", v.Name)
-		assert.Contains(t, err.Error(), refused)
-		assert.Contains(t, err.Error(), annotation(deadlineKey))
-		t.Logf("%s: PUT with annotations replaced by a deadline: %v", v.Name, err)
+		if assert.Error(t, err, "%s: a PUT giving it a deadline of its own was let through", v.Name) {
+			assert.Contains(t, err.Error(), refused)
+			assert.Contains(t, err.Error(), annotation(deadlineKey))
+			t.Logf("%s: PUT with annotations replaced by a deadline: %v", v.Name, err)
+		}
 	}
 	furthest = time.Now().Add(2 * time.Second)
 
@@ -199,8 +204,10 @@ func TestRBACUpdaterCannotDecideDeadlines(t *testing.T) {
 	waitDeleting(t, runningControl)
 
 	for _, v := range victims {
+		if !assert.False(t, deleting(t, v), "%s was deleted", v.Name) {
+			continue
+		}
 		got := get(t, v)
-		assert.Nil(t, got.DeletionTimestamp, "%s was deleted", v.Name)
 		assert.Equal(t, v.Spec.ActiveDeadlineSeconds, got.Spec.ActiveDeadlineSeconds, "%s: activeDeadlineSeconds", v.Name)
 		for key, value := range v.Annotations {
 			if strings.HasPrefix(key, deadline.DefaultPrefix+"/") {
@@ -278,11 +285,15 @@ func TestRBACStatusWriterAndBinderCannotSetDeadlines(t *testing.T) {
 	t.Run("the scheduler's binding never reaches the webhook", func(t *testing.T) {
 		calls := webhookCalls(t)
 		require.NoError(t, binder.CoreV1().Pods(ns).Bind(ctx, &corev1.Binding{
-			ObjectMeta: metav1.ObjectMeta{Name: owned.Name},
+			ObjectMeta: metav1.ObjectMeta{Name: owned.Name, Annotations: map[string]string{"note": "bound"}},
 			Target:     corev1.ObjectReference{Kind: "Node", Name: "node-1"},
 		}, metav1.CreateOptions{}))
 		assert.Equal(t, calls, webhookCalls(t))
-		assert.Equal(t, "node-1", get(t, owned).Spec.NodeName)
+		got := get(t, owned)
+		assert.Equal(t, "node-1", got.Spec.NodeName)
+		// The API server does copy a Binding's annotations onto the pod:
+		// the reason pods/binding is guarded at all.
+		assert.Equal(t, "bound", got.Annotations["note"])
 	})
 	for _, pod := range []*corev1.Pod{owned, plain} {
 		got := get(t, pod)

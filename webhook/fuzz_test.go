@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	sigsjson "sigs.k8s.io/json"
 )
@@ -23,6 +24,9 @@ func FuzzAdmissionReview(f *testing.F) {
 	pod := mustJSON(f, kpoPod(map[string]string{k.Timeout: "20s"}, ptr.To[int64](3600)))
 	f.Add(reviewBody(f, pod, reviewOpts{}))
 	f.Add(reviewBody(f, pod, reviewOpts{op: admissionv1.Update, oldObject: pod}))
+	f.Add(reviewBody(f, pod, reviewOpts{op: admissionv1.Update, subResource: "status", oldObject: []byte(`{}`)}))
+	f.Add(reviewBody(f, []byte(`{"kind":"Binding","metadata":{"annotations":{"`+k.Timeout+`":"1s"}},"target":{"name":"n"}}`),
+		reviewOpts{subResource: "binding", kind: metav1.GroupVersionKind{Version: "v1", Kind: "Binding"}}))
 	f.Add(reviewBody(f, mustJSON(f, kpoPod(map[string]string{k.Deadline: "2000-01-01T00:00:00Z"}, nil)), reviewOpts{}))
 	f.Add(reviewBody(f, []byte(`{"metadata":{"annotations":{"`+k.Timeout+`":"x"}}}`), reviewOpts{}))
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"x","kind":{"version":"v1","kind":"Pod"},"operation":"CREATE","object":{}}}`))
