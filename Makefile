@@ -189,6 +189,17 @@ demo: bin-tools build
 	$(GO) build -o bin/airflow-pod-deadline-demo ./test/demo
 	./bin/airflow-pod-deadline-demo
 
+## demo-airflow: make demo's cluster plus real Airflow 3.3.2 (the venv DEMO_VENV of the
+## locks, LocalExecutor, SQLite, the policy installed from the wheel): the upstream
+## reproduction DAG once without and once with airflow-pod-deadline, told through the
+## task (test/demoairflow).
+DEMO_VENV ?= af3.3.2-k8s10.17.1
+.PHONY: demo-airflow
+demo-airflow: bin-tools build
+	./test/e2e/airflow/venvs.sh $(DEMO_VENV)
+	$(GO) build -o bin/airflow-pod-deadline-demo-airflow ./test/demoairflow
+	./bin/airflow-pod-deadline-demo-airflow -venv $(DEMO_VENV)
+
 ## cluster: the local test cluster (etcd, kube-apiserver, kube-scheduler,
 ## kube-controller-manager, NODES hollow nodes; all on 127.0.0.1) until
 ## Ctrl-C, for trying things by hand with bin/kubectl.
