@@ -193,7 +193,11 @@ func TestTaskInstancesErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := httptest.NewServer(tc.handler)
 			defer s.Close()
-			c, err := New(Config{Instance: "prod", URL: s.URL, Version: V1, CredentialsDir: creds(t, "reader", "secret"), Timeout: 200 * time.Millisecond})
+			timeout := 30 * time.Second // an 8 MiB body under -race on a loaded machine
+			if tc.kind == KindTimeout {
+				timeout = 200 * time.Millisecond
+			}
+			c, err := New(Config{Instance: "prod", URL: s.URL, Version: V1, CredentialsDir: creds(t, "reader", "secret"), Timeout: timeout})
 			require.NoError(t, err)
 			_, err = c.TaskInstances(context.Background(), []TaskKey{{DagID: "a", RunID: "r", TaskID: "t", MapIndex: -1}})
 			require.Error(t, err)

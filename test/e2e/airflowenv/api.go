@@ -49,6 +49,10 @@ func (a *Airflow) StartAPI(ctx context.Context, reader, admin APIUser) (string, 
 	if a.Major >= 3 {
 		return fmt.Sprintf("http://127.0.0.1:%d", a.APIPort), nil
 	}
+	// A fresh FAB database has only Admin and Public until the roles are synced.
+	if out, err := a.CLI(ctx, "sync-perm"); err != nil {
+		return "", fmt.Errorf("airflow sync-perm: %w\n%s", err, tail(out, 20))
+	}
 	for _, u := range []struct {
 		APIUser
 		role string
