@@ -27,9 +27,10 @@ const checkInterval = 5 * time.Second
 // TestTryCheckRows runs the crash-path rows of issue 19 without and with the
 // try check, on Airflow 3.3.2 and the newest provider (what `make test`
 // runs): row 5 (the task process SIGKILLed, not deferrable) and a deferred
-// task marked failed through the API while the triggerer is down, one after
-// the other (the second stops the triggerer; a triggerer restarted under
-// load raced a deferred cell beside it in the first run).
+// task marked failed through the API with the triggerer up and while it is
+// down, one after the other. The triggerer-down cell comes last: twice here a
+// deferred task started right after that cell restarted the triggerer failed
+// before deferring, with or without airflow-pod-deadline running.
 func TestTryCheckRows(t *testing.T) {
 	for _, venv := range venvs(t, "af3.3.2-k8s10.25.0") {
 		t.Run(venv, func(t *testing.T) {
@@ -42,15 +43,15 @@ func TestTryCheckRows(t *testing.T) {
 			require.NoError(t, err)
 			t.Run("without", func(t *testing.T) {
 				t.Run("row5", func(t *testing.T) { row5Check(t, e, false) })
-				t.Run("marked-failed-triggerer-down", func(t *testing.T) { markedFailedTriggererDown(t, e, url, false) })
 				t.Run("marked-failed-triggerer-up", func(t *testing.T) { markedFailedTriggererUp(t, e, url, false) })
+				t.Run("marked-failed-triggerer-down", func(t *testing.T) { markedFailedTriggererDown(t, e, url, false) })
 			})
 			e.deleteAllPods(t)
 			e.withCheck(t, url)
 			t.Run("with", func(t *testing.T) {
 				t.Run("row5", func(t *testing.T) { row5Check(t, e, true) })
-				t.Run("marked-failed-triggerer-down", func(t *testing.T) { markedFailedTriggererDown(t, e, url, true) })
 				t.Run("marked-failed-triggerer-up", func(t *testing.T) { markedFailedTriggererUp(t, e, url, true) })
+				t.Run("marked-failed-triggerer-down", func(t *testing.T) { markedFailedTriggererDown(t, e, url, true) })
 			})
 			e.deleteAllPods(t)
 		})
@@ -172,8 +173,14 @@ func markedFailedTriggererUp(t *testing.T, e *env, url string, with bool) {
 		stopped, _ = c.podStoppedAt()
 	}
 	stopped, how := c.podStoppedAt()
-	require.False(t, stopped.IsZero(), "%s: the pod never ended (last seen %s)", c.name, c.lastPod())
-	t.Logf("%s: marked failed at deadline%+.1fs, pod ended (%s) %s later", c.name, from.Sub(deadline).Seconds(), how, stopped.Sub(from))
+	if stopped.IsZero() {
+		// Airflow's own cleanup is not guaranteed in time (seen: not within
+		// 30 s on a loaded machine); with the check the pod must end.
+		require.False(t, with, "%s: the pod never ended (last seen %s)", c.name, c.lastPod())
+		t.Logf("%s: marked failed at deadline%+.1fs, pod not ended by Airflow 30s later (%s)", c.name, from.Sub(deadline).Seconds(), c.lastPod())
+	} else {
+		t.Logf("%s: marked failed at deadline%+.1fs, pod ended (%s) %s later", c.name, from.Sub(deadline).Seconds(), how, stopped.Sub(from))
+	}
 	time.Sleep(2 * checkInterval) // room for a second, wrong action
 	events := &corev1.EventList{}
 	require.NoError(t, e.client.List(context.Background(), events, client.InNamespace("default")))
