@@ -24,6 +24,18 @@ import (
 // the try's end.
 const checkInterval = 5 * time.Second
 
+// checkGrace is the check's --airflow-grace here: the bound holds for pods
+// older than it, so the cells end their tries only once the pod is.
+const checkGrace = 5 * time.Second
+
+// waitPastGrace waits until the cell's pod is older than checkGrace.
+func (c *cell) waitPastGrace() {
+	c.mu.Lock()
+	created := c.podCreated
+	c.mu.Unlock()
+	time.Sleep(time.Until(created.Add(checkGrace + time.Second)))
+}
+
 // TestTryCheckRows runs the crash-path rows of issue 19 without and with the
 // try check, on Airflow 3.3.2 and the newest provider (what `make test`
 // runs): row 5 (the task process SIGKILLed, not deferrable) and a deferred
@@ -70,7 +82,7 @@ func (e *env) withCheck(t *testing.T, url string) *testenv.Proc {
 		filepath.Join(suite.root, "manifests", "install.yaml"),
 		"--airflow-api-url="+url, "--airflow-api-version="+version, "--airflow-instance=default",
 		"--airflow-credentials-dir="+credsDir(t, apiReader),
-		fmt.Sprintf("--airflow-poll-interval=%s", checkInterval), "--airflow-grace=5s")
+		fmt.Sprintf("--airflow-poll-interval=%s", checkInterval), fmt.Sprintf("--airflow-grace=%s", checkGrace))
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		if err := en.Stop(15 * time.Second); err != nil {
@@ -125,6 +137,7 @@ func row5Check(t *testing.T, e *env, with bool) {
 	c := runCell(t, e, withName("row5-trycheck", with), "apd_non_deferrable", seedTask, 30*time.Second)
 	deadline := c.begin(t)
 	c.waitPodRunning(t)
+	c.waitPastGrace()
 	require.Eventually(t, func() bool {
 		_, err := e.airflow.KillTaskProcess(context.Background(), c.dag, c.runID, c.task, -1)
 		return err == nil
@@ -145,6 +158,7 @@ func markedFailedTriggererDown(t *testing.T, e *env, url string, with bool) {
 	_, err := c.wait([]string{"deferred"}, 2*time.Minute)
 	require.NoError(t, err, "the seed task defers")
 	c.waitPodRunning(t)
+	c.waitPastGrace()
 	require.NoError(t, e.airflow.StopTriggerer())
 	defer func() { assert.NoError(t, e.airflow.StartTriggerer()) }()
 	require.NoError(t, e.airflow.MarkTask(context.Background(), url, apiAdmin, c.dag, c.runID, c.task, "failed"))
@@ -164,6 +178,7 @@ func markedFailedTriggererUp(t *testing.T, e *env, url string, with bool) {
 	_, err := c.wait([]string{"deferred"}, 2*time.Minute)
 	require.NoError(t, err, "the seed task defers")
 	c.waitPodRunning(t)
+	c.waitPastGrace()
 	require.NoError(t, e.airflow.MarkTask(context.Background(), url, apiAdmin, c.dag, c.runID, c.task, "failed"))
 	_, err = c.wait([]string{"failed"}, 30*time.Second)
 	require.NoError(t, err, "marked failed")
