@@ -24,12 +24,25 @@ import (
 // the try's end.
 const checkInterval = 5 * time.Second
 
+// checkGrace is the check's --airflow-grace here: the bound holds for pods
+// older than it, so the cells end their tries only once the pod is.
+const checkGrace = 5 * time.Second
+
+// waitPastGrace waits until the cell's pod is older than checkGrace.
+func (c *cell) waitPastGrace() {
+	c.mu.Lock()
+	created := c.podCreated
+	c.mu.Unlock()
+	time.Sleep(time.Until(created.Add(checkGrace + time.Second)))
+}
+
 // TestTryCheckRows runs the crash-path rows of issue 19 without and with the
 // try check, on Airflow 3.3.2 and the newest provider (what `make test`
 // runs): row 5 (the task process SIGKILLed, not deferrable) and a deferred
-// task marked failed through the API while the triggerer is down, one after
-// the other (the second stops the triggerer; a triggerer restarted under
-// load raced a deferred cell beside it in the first run).
+// task marked failed through the API with the triggerer up and while it is
+// down, one after the other. The triggerer-down cell comes last: twice here a
+// deferred task started right after that cell restarted the triggerer failed
+// before deferring, with or without airflow-pod-deadline running.
 func TestTryCheckRows(t *testing.T) {
 	for _, venv := range venvs(t, "af3.3.2-k8s10.25.0") {
 		t.Run(venv, func(t *testing.T) {
@@ -42,15 +55,15 @@ func TestTryCheckRows(t *testing.T) {
 			require.NoError(t, err)
 			t.Run("without", func(t *testing.T) {
 				t.Run("row5", func(t *testing.T) { row5Check(t, e, false) })
-				t.Run("marked-failed-triggerer-down", func(t *testing.T) { markedFailedTriggererDown(t, e, url, false) })
 				t.Run("marked-failed-triggerer-up", func(t *testing.T) { markedFailedTriggererUp(t, e, url, false) })
+				t.Run("marked-failed-triggerer-down", func(t *testing.T) { markedFailedTriggererDown(t, e, url, false) })
 			})
 			e.deleteAllPods(t)
 			e.withCheck(t, url)
 			t.Run("with", func(t *testing.T) {
 				t.Run("row5", func(t *testing.T) { row5Check(t, e, true) })
-				t.Run("marked-failed-triggerer-down", func(t *testing.T) { markedFailedTriggererDown(t, e, url, true) })
 				t.Run("marked-failed-triggerer-up", func(t *testing.T) { markedFailedTriggererUp(t, e, url, true) })
+				t.Run("marked-failed-triggerer-down", func(t *testing.T) { markedFailedTriggererDown(t, e, url, true) })
 			})
 			e.deleteAllPods(t)
 		})
@@ -69,7 +82,7 @@ func (e *env) withCheck(t *testing.T, url string) *testenv.Proc {
 		filepath.Join(suite.root, "manifests", "install.yaml"),
 		"--airflow-api-url="+url, "--airflow-api-version="+version, "--airflow-instance=default",
 		"--airflow-credentials-dir="+credsDir(t, apiReader),
-		fmt.Sprintf("--airflow-poll-interval=%s", checkInterval), "--airflow-grace=5s")
+		fmt.Sprintf("--airflow-poll-interval=%s", checkInterval), fmt.Sprintf("--airflow-grace=%s", checkGrace))
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		if err := en.Stop(15 * time.Second); err != nil {
@@ -124,6 +137,7 @@ func row5Check(t *testing.T, e *env, with bool) {
 	c := runCell(t, e, withName("row5-trycheck", with), "apd_non_deferrable", seedTask, 30*time.Second)
 	deadline := c.begin(t)
 	c.waitPodRunning(t)
+	c.waitPastGrace()
 	require.Eventually(t, func() bool {
 		_, err := e.airflow.KillTaskProcess(context.Background(), c.dag, c.runID, c.task, -1)
 		return err == nil
@@ -144,6 +158,7 @@ func markedFailedTriggererDown(t *testing.T, e *env, url string, with bool) {
 	_, err := c.wait([]string{"deferred"}, 2*time.Minute)
 	require.NoError(t, err, "the seed task defers")
 	c.waitPodRunning(t)
+	c.waitPastGrace()
 	require.NoError(t, e.airflow.StopTriggerer())
 	defer func() { assert.NoError(t, e.airflow.StartTriggerer()) }()
 	require.NoError(t, e.airflow.MarkTask(context.Background(), url, apiAdmin, c.dag, c.runID, c.task, "failed"))
@@ -163,6 +178,7 @@ func markedFailedTriggererUp(t *testing.T, e *env, url string, with bool) {
 	_, err := c.wait([]string{"deferred"}, 2*time.Minute)
 	require.NoError(t, err, "the seed task defers")
 	c.waitPodRunning(t)
+	c.waitPastGrace()
 	require.NoError(t, e.airflow.MarkTask(context.Background(), url, apiAdmin, c.dag, c.runID, c.task, "failed"))
 	_, err = c.wait([]string{"failed"}, 30*time.Second)
 	require.NoError(t, err, "marked failed")
@@ -172,8 +188,14 @@ func markedFailedTriggererUp(t *testing.T, e *env, url string, with bool) {
 		stopped, _ = c.podStoppedAt()
 	}
 	stopped, how := c.podStoppedAt()
-	require.False(t, stopped.IsZero(), "%s: the pod never ended (last seen %s)", c.name, c.lastPod())
-	t.Logf("%s: marked failed at deadline%+.1fs, pod ended (%s) %s later", c.name, from.Sub(deadline).Seconds(), how, stopped.Sub(from))
+	if stopped.IsZero() {
+		// Airflow's own cleanup is not guaranteed in time (seen: not within
+		// 30 s on a loaded machine); with the check the pod must end.
+		require.False(t, with, "%s: the pod never ended (last seen %s)", c.name, c.lastPod())
+		t.Logf("%s: marked failed at deadline%+.1fs, pod not ended by Airflow 30s later (%s)", c.name, from.Sub(deadline).Seconds(), c.lastPod())
+	} else {
+		t.Logf("%s: marked failed at deadline%+.1fs, pod ended (%s) %s later", c.name, from.Sub(deadline).Seconds(), how, stopped.Sub(from))
+	}
 	time.Sleep(2 * checkInterval) // room for a second, wrong action
 	events := &corev1.EventList{}
 	require.NoError(t, e.client.List(context.Background(), events, client.InNamespace("default")))
