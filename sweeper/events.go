@@ -52,6 +52,17 @@ func deleteNote(who string, a Action, now time.Time, dryRun bool) string {
 }
 
 func lowerNote(pod *corev1.Pod, a Action, dryRun bool) string {
+	if a.AtDeadline {
+		return note(fmt.Sprintf("%s so the kubelet stops the pod now: its execution deadline %s has come%s",
+			lowered(pod, a, dryRun), deadline.Format(a.Deadline), identity(pod)))
+	}
+	return note(fmt.Sprintf("%s so the kubelet stops the pod at its execution deadline %s%s",
+		lowered(pod, a, dryRun), deadline.Format(a.Deadline), identity(pod)))
+}
+
+// lowered is the start of every note of a lowering: "Lowered
+// activeDeadlineSeconds 3600 -> 30" (or "Would lower" in dry-run mode).
+func lowered(pod *corev1.Pod, a Action, dryRun bool) string {
 	verb := "Lowered"
 	if dryRun {
 		verb = "Would lower"
@@ -60,12 +71,7 @@ func lowerNote(pod *corev1.Pod, a Action, dryRun bool) string {
 	if ads := pod.Spec.ActiveDeadlineSeconds; ads != nil {
 		from = fmt.Sprint(*ads)
 	}
-	if a.AtDeadline {
-		return note(fmt.Sprintf("%s activeDeadlineSeconds %s -> %d so the kubelet stops the pod now: its execution deadline %s has come%s",
-			verb, from, a.ActiveDeadlineSeconds, deadline.Format(a.Deadline), identity(pod)))
-	}
-	return note(fmt.Sprintf("%s activeDeadlineSeconds %s -> %d so the kubelet stops the pod at its execution deadline %s%s",
-		verb, from, a.ActiveDeadlineSeconds, deadline.Format(a.Deadline), identity(pod)))
+	return fmt.Sprintf("%s activeDeadlineSeconds %s -> %d", verb, from, a.ActiveDeadlineSeconds)
 }
 
 func invalidNote(who string, a Action) string {
@@ -100,15 +106,7 @@ func tryNote(pod *corev1.Pod, a Action, t Try, v TryVerdict, dryRun bool) string
 	why := fmt.Sprintf("Airflow reports the try over (%s; state %s: %s)", t, stateName(v.State), v.Why)
 	switch {
 	case a.Kind == Lower:
-		verb := "Lowered"
-		if dryRun {
-			verb = "Would lower"
-		}
-		from := "unset"
-		if ads := pod.Spec.ActiveDeadlineSeconds; ads != nil {
-			from = fmt.Sprint(*ads)
-		}
-		return note(fmt.Sprintf("%s activeDeadlineSeconds %s -> %d so the kubelet stops the pod now: %s", verb, from, a.ActiveDeadlineSeconds, why))
+		return note(fmt.Sprintf("%s so the kubelet stops the pod now: %s", lowered(pod, a, dryRun), why))
 	default:
 		verb := "Deleted"
 		if dryRun {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/airflowapi"
 )
 
 func timeSeconds(n int) time.Duration { return time.Duration(n) * time.Second }
@@ -33,4 +35,20 @@ func TestEventNotes(t *testing.T) {
 	assert.LessOrEqual(t, len(invalidNote(identity(long), inv)), maxNote)
 	assert.Contains(t, invalidNote(identity(newPod()), Decide(PodOf(newPod(annotations(map[string]string{keys.Timeout: "soon"})), keys), deadlineAt, cfg)),
 		`Not enforced (the pod did not pass the admission webhook?): annotation airflow-pod-deadline.io/execution-timeout: value "soon" is not a duration`)
+}
+
+func TestTryNotes(t *testing.T) {
+	pod := newPod(ads(3600))
+	try := Try{Instance: "prod", Task: airflowapi.TaskKey{DagID: "etl", RunID: "manual__2026", TaskID: "load", MapIndex: -1}, Number: 2}
+	v := TryVerdict{Over: true, State: "failed", Why: "the try is failed"}
+	lower := Action{Kind: Lower, ActiveDeadlineSeconds: 41}
+	assert.Equal(t,
+		"Lowered activeDeadlineSeconds 3600 -> 41 so the kubelet stops the pod now: Airflow reports the try over (dag_id=etl run_id=manual__2026 task_id=load map_index=-1 try_number=2 instance=prod; state failed: the try is failed)",
+		tryNote(pod, lower, try, v, false))
+	assert.True(t, strings.HasPrefix(tryNote(newPod(), lower, try, v, true), "Would lower activeDeadlineSeconds unset -> 41 so the kubelet stops the pod now: "))
+	del := Action{Kind: Delete, Why: WhyNeverStarted}
+	assert.Equal(t,
+		"Deleted: the pod never started and Airflow reports the try over (dag_id=etl run_id=manual__2026 task_id=load map_index=-1 try_number=2 instance=prod; state failed: the try is failed)",
+		tryNote(pod, del, try, v, false))
+	assert.True(t, strings.HasPrefix(tryNote(pod, del, try, v, true), "Would delete: "))
 }
