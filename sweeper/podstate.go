@@ -68,16 +68,18 @@ func toState(keys deadline.Keys, exclude ...string) toolscache.TransformFunc {
 		if excluded[ns] {
 			return s, nil // identity only: never reconciled
 		}
-		if t, ok := TryOf(pod.Annotations, keys); ok {
-			// Checked against Airflow (TryCheck), deadline or not.
-			s.try, s.pod, s.who = &t, PodOf(pod, keys), identity(pod)
-		}
 		_, hasD := pod.Annotations[keys.Deadline]
 		_, hasT := pod.Annotations[keys.Timeout]
-		if !hasD && !hasT {
-			return s, nil // not reconciled
+		t, hasTry := TryOf(pod.Annotations, keys)
+		if !hasD && !hasT && !hasTry {
+			return s, nil // neither reconciled nor checked against Airflow
 		}
-		s.tracked, s.pod, s.who = true, PodOf(pod, keys), identity(pod)
+		// Read once for both uses: the transform runs on every pod event.
+		s.pod, s.who = PodOf(pod, keys), identity(pod)
+		if hasTry {
+			s.try = &t // checked against Airflow (TryCheck), deadline or not
+		}
+		s.tracked = hasD || hasT // reconciled for its deadline
 		return s, nil
 	}
 }
