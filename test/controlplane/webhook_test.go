@@ -1,4 +1,4 @@
-package test
+package controlplane
 
 import (
 	"context"
@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
-	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +18,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/webhook"
 )
 

@@ -1,4 +1,4 @@
-package test
+package main
 
 import (
 	"bytes"
@@ -12,28 +12,32 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
-// TestDemo runs the program behind `make demo` (test/demo) end to end, so the
-// story the README promises cannot rot. The demo starts its own cluster
-// (etcd, kube-apiserver, kube-scheduler, kube-controller-manager, two hollow
-// nodes), so it shares nothing with the suite but the binary built for this
-// run. Not parallel: an extra control plane starting next to the
-// timing-sensitive sweeper tests would only make them flakier.
+// TestDemo runs the program behind `make demo` (this package) end to end, as
+// a user runs it, so the story the README promises cannot rot. The demo starts
+// its own cluster (etcd, kube-apiserver, kube-scheduler,
+// kube-controller-manager, two hollow nodes) and needs nothing else, so it
+// lives beside the program, in a package whose tests start nothing of their
+// own: it neither waits for another package's control plane nor adds one.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the demo takes about 40 seconds")
 	}
-	demo := filepath.Join(t.TempDir(), "demo")
-	build := exec.Command("go", "build", "-o", demo, "./test/demo")
-	build.Dir = suite.root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "building the demo:\n%s", out)
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	dir := t.TempDir()
+	binary := filepath.Join(dir, "airflow-pod-deadline")
+	require.NoError(t, testenv.BuildBinary(root, binary))
+	demo := filepath.Join(dir, "demo")
+	require.NoError(t, testenv.BuildCommand(root, "./test/demo", demo), "building the demo")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, demo, "-binary="+suite.binary)
-	cmd.Dir = suite.root
+	cmd := exec.CommandContext(ctx, demo, "-binary="+binary)
+	cmd.Dir = root
 	// On timeout the demo gets SIGTERM, as from Ctrl-C, and stops what it started.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = time.Minute

@@ -1,4 +1,4 @@
-package test
+package controlplane
 
 import (
 	corev1 "k8s.io/api/core/v1"

@@ -1,4 +1,4 @@
-package test
+package controlplane
 
 import (
 	"context"
@@ -23,6 +23,7 @@ import (
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/certs"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/helmchart"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
@@ -52,12 +53,12 @@ func TestRBACChartPermissionsSuffice(t *testing.T) {
 	ctx := context.Background()
 	release := newNamespace(t)
 	workload := newNamespace(t)
-	m := renderChart(t, "apd-rbac", release, vals{}.with("annotationPrefix", rbacPrefix))
-	name := m.only(t, "Deployment").GetName() // the chart's fullname
+	m := helm().Render(t, "apd-rbac", release, helmchart.Values{}.With("annotationPrefix", rbacPrefix))
+	name := m.Only(t, "Deployment").GetName() // the chart's fullname
 
 	// Everything the chart renders for access and identity, applied for real.
 	var sa string
-	for _, u := range m.objs {
+	for _, u := range m.Objs {
 		switch u.GetKind() {
 		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Secret":
 			obj := u.DeepCopy()
@@ -76,7 +77,7 @@ func TestRBACChartPermissionsSuffice(t *testing.T) {
 	// The webhook configurations, reachable on loopback; caBundle left to the binary.
 	port, err := freePort()
 	require.NoError(t, err)
-	mut, val := webhookConfigsOf(t, m, name)
+	mut, val := m.WebhookConfigs(t, name)
 	for _, cc := range []*admissionregistrationv1.WebhookClientConfig{&mut.Webhooks[0].ClientConfig, &val.Webhooks[0].ClientConfig, &val.Webhooks[1].ClientConfig} {
 		testenv.PointAt(cc, fmt.Sprintf("127.0.0.1:%d", port), nil)
 	}
@@ -88,7 +89,7 @@ func TestRBACChartPermissionsSuffice(t *testing.T) {
 	})
 
 	// The chart's own flags, with the addresses a loopback run needs.
-	_, chartArgs := m.args(t)
+	_, chartArgs := m.Args(t)
 	var args []string
 	for _, a := range chartArgs {
 		switch flag, _, _ := strings.Cut(a, "="); flag {

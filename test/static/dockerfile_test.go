@@ -1,4 +1,4 @@
-package test
+package static
 
 import (
 	"bytes"
@@ -187,7 +187,7 @@ func sameVars(flags []string) []string {
 // makefileBuild is the Makefile's build recipe with $(BUILD_FLAGS) expanded.
 func makefileBuild(t testing.TB) goBuild {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(suite.root, "Makefile"))
+	b, err := os.ReadFile(filepath.Join(root, "Makefile"))
 	require.NoError(t, err)
 	flags := regexp.MustCompile(`(?m)^BUILD_FLAGS\s*:?=\s*(.+)$`).FindSubmatch(b)
 	require.NotNil(t, flags, "BUILD_FLAGS in the Makefile")
@@ -234,7 +234,7 @@ func pinned(ref string) (bool, string) {
 }
 
 func TestDockerfile(t *testing.T) {
-	stages := parseDockerfile(t, filepath.Join(suite.root, "Dockerfile"))
+	stages := parseDockerfile(t, filepath.Join(root, "Dockerfile"))
 	require.GreaterOrEqual(t, len(stages), 2, "multi-stage")
 	final := stages[len(stages)-1]
 	names := map[string]bool{}
@@ -304,7 +304,7 @@ func TestDockerfile(t *testing.T) {
 		for _, f := range buildInputs(t) {
 			assert.False(t, ignore(f), ".dockerignore excludes %s, which the build needs", f)
 		}
-		for _, f := range []string{".git/config", "bin/kube-apiserver", "bin/helm", "test/chart_test.go"} {
+		for _, f := range []string{".git/config", "bin/kube-apiserver", "bin/helm", "test/static/chart_render_test.go"} {
 			assert.True(t, ignore(f), ".dockerignore should exclude %s", f)
 		}
 	})
@@ -315,7 +315,7 @@ func TestDockerfile(t *testing.T) {
 // exceptions, which the file does not use).
 func dockerignore(t testing.TB) func(string) bool {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(suite.root, ".dockerignore"))
+	b, err := os.ReadFile(filepath.Join(root, ".dockerignore"))
 	require.NoError(t, err)
 	var patterns []*regexp.Regexp
 	for _, line := range strings.Split(string(b), "\n") {
@@ -366,12 +366,12 @@ func buildInputs(t testing.TB) []string {
 	cmd := exec.Command("go", "list", "-deps", "-f", `{{if .Module}}{{if .Module.Main}}{{$d := .Dir}}{{range .GoFiles}}{{$d}}/{{.}}
 {{end}}{{range .EmbedFiles}}{{$d}}/{{.}}
 {{end}}{{end}}{{end}}`, "./cmd/airflow-pod-deadline")
-	cmd.Dir = suite.root
+	cmd.Dir = root
 	out, err := cmd.Output()
 	require.NoError(t, err)
 	files := []string{"go.mod", "go.sum"}
 	for _, f := range strings.Fields(string(out)) {
-		rel, err := filepath.Rel(suite.root, f)
+		rel, err := filepath.Rel(root, f)
 		require.NoError(t, err)
 		files = append(files, filepath.ToSlash(rel))
 	}
@@ -384,11 +384,11 @@ func buildInputs(t testing.TB) []string {
 // ELF interpreter, no dynamic section), stripped, no build paths, and it
 // runs.
 func TestDockerfileBuildIsStatic(t *testing.T) {
-	g := dockerfileBuild(t, parseDockerfile(t, filepath.Join(suite.root, "Dockerfile")))
+	g := dockerfileBuild(t, parseDockerfile(t, filepath.Join(root, "Dockerfile")))
 	out := filepath.Join(t.TempDir(), "airflow-pod-deadline")
 	args := append(append([]string{"build"}, g.flags...), "-o", out, g.pkg)
 	cmd := exec.Command("go", args...)
-	cmd.Dir = suite.root
+	cmd.Dir = root
 	cmd.Env = os.Environ()
 	for k, v := range g.env {
 		switch k {
@@ -418,7 +418,7 @@ func TestDockerfileBuildIsStatic(t *testing.T) {
 	assert.Nil(t, f.Section(".debug_info"), "-w drops DWARF")
 	data, err := os.ReadFile(out)
 	require.NoError(t, err)
-	assert.False(t, bytes.Contains(data, []byte(suite.root+"/")), "-trimpath removes %s from the binary", suite.root)
+	assert.False(t, bytes.Contains(data, []byte(root+"/")), "-trimpath removes %s from the binary", root)
 
 	help := exec.Command(out, "--help")
 	text, err := help.CombinedOutput()

@@ -1,4 +1,4 @@
-package test
+package controlplane
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/helmchart"
 )
 
 // TestSweeperActsOnlyWhereTheWebhooksServe: the chart derives the sweeper's
@@ -27,12 +28,12 @@ func TestSweeperActsOnlyWhereTheWebhooksServe(t *testing.T) {
 	release, excluded, served := newNamespace(t), newNamespace(t), newNamespace(t)
 
 	// The chart: one value, the same list on both sides.
-	m := renderChart(t, "apd-scope", release, vals{}.with("webhook.excludeNamespaces", []any{excluded}))
-	_, val := webhookConfigsOf(t, m, "apd-scope-airflow-pod-deadline")
-	args, _ := m.args(t)
+	m := helm().Render(t, "apd-scope", release, helmchart.Values{}.With("webhook.excludeNamespaces", []any{excluded}))
+	_, val := m.WebhookConfigs(t, "apd-scope-airflow-pod-deadline")
+	args, _ := m.Args(t)
 	want := []string{"kube-system", release, excluded}
 	for _, w := range val.Webhooks {
-		assert.Equal(t, want, excludedNamespaces(t, w.NamespaceSelector), w.Name)
+		assert.Equal(t, want, helmchart.ExcludedNamespaces(t, w.NamespaceSelector), w.Name)
 	}
 	assert.Equal(t, "kube-system,"+release+","+excluded, args["exclude-namespaces"])
 

@@ -1,4 +1,4 @@
-package test
+package controlplane
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/helmchart"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
@@ -49,7 +50,7 @@ func runSuite(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	suite.root = filepath.Dir(wd)
+	suite.root = filepath.Join(wd, "..", "..")
 	if suite.tmp, err = os.MkdirTemp("", "apd-test-"); err != nil {
 		return 0, err
 	}
@@ -72,6 +73,29 @@ func runSuite(m *testing.M) (int, error) {
 	}
 	defer stop()
 	return m.Run(), nil
+}
+
+// installYAML is the chart rendered with its defaults: the webhook
+// configurations users install.
+func installYAML() string { return filepath.Join(suite.root, "manifests", "install.yaml") }
+
+// helm runs bin/helm against the suite's API server.
+func helm() helmchart.Helm { return helmchart.Helm{Root: suite.root, Kubeconfig: suite.kubeconfig} }
+
+// startSharedWebhook starts the webhook server the webhook tests share
+// (sweeper off: sweeper tests run their own) with a fresh CA, and installs the
+// webhook configurations of manifests/install.yaml pointing at it.
+func startSharedWebhook() (func(), error) {
+	e, err := testenv.StartEnforcerWith(context.Background(), suite.client, testenv.EnforcerOptions{
+		Binary: suite.binary, Kubeconfig: suite.kubeconfig, Dir: suite.tmp, InstallYAML: installYAML(),
+		Args: []string{"--enable-sweeper=false"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	p := &proc{e.Proc}
+	suite.webhook, suite.webhookCA, suite.webhookAt = p, e.CA, e.WebhookAddr
+	return p.stop, nil
 }
 
 // proc is a process of the binary under test, with test-friendly helpers.

@@ -1,4 +1,4 @@
-package test
+package controlplane
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -16,7 +15,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/helmchart"
 )
 
 // TestChartInstallFromOCIRegistry is the install path of the README with a
@@ -28,7 +30,7 @@ func TestChartInstallFromOCIRegistry(t *testing.T) {
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
-	version := chartAppVersion(t)
+	version := helmchart.AppVersion(t, suite.root)
 
 	// The image, for this host's platform only (test/release covers both).
 	imageRepo := host + "/airflow-pod-deadline"
@@ -44,9 +46,9 @@ func TestChartInstallFromOCIRegistry(t *testing.T) {
 
 	// The chart.
 	dist := t.TempDir()
-	_, err = runHelm(t, "package", chartPath, "--destination", dist)
+	_, err = helm().Run(t, "package", helmchart.Path, "--destination", dist)
 	require.NoError(t, err)
-	_, err = runHelm(t, "push", filepath.Join(dist, "airflow-pod-deadline-"+version+".tgz"), "oci://"+host+"/charts", "--plain-http")
+	_, err = helm().Run(t, "push", filepath.Join(dist, "airflow-pod-deadline-"+version+".tgz"), "oci://"+host+"/charts", "--plain-http")
 	require.NoError(t, err)
 	chartRef := "oci://" + host + "/charts/airflow-pod-deadline"
 
@@ -58,18 +60,18 @@ func TestChartInstallFromOCIRegistry(t *testing.T) {
 		// Prometheus Operator's CRD (promtool tests it in test/release).
 		"--set", "metrics.grafanaDashboard.enabled=true"}
 
-	out, err := runHelm(t, append([]string{"template", release, chartRef}, args...)...)
+	out, err := helm().Run(t, append([]string{"template", release, chartRef}, args...)...)
 	require.NoError(t, err)
-	m := parseManifest(t, []byte(out))
-	assert.True(t, m.has("ConfigMap", release+"-airflow-pod-deadline-dashboard"), "%v", m.kinds())
-	assert.Equal(t, imageRepo+":"+version+"@"+digest, m.deployment(t).Spec.Template.Spec.Containers[0].Image)
-	for _, u := range m.objs {
+	m := helmchart.Parse(t, []byte(out))
+	assert.True(t, m.Has("ConfigMap", release+"-airflow-pod-deadline-dashboard"), "%v", m.Kinds())
+	assert.Equal(t, imageRepo+":"+version+"@"+digest, m.Deployment(t).Spec.Template.Spec.Containers[0].Image)
+	for _, u := range m.Objs {
 		obj := u.DeepCopy()
 		assert.NoError(t, suite.client.Create(context.Background(), obj, client.DryRunAll),
 			"server-side dry-run create %s %s", u.GetKind(), u.GetName())
 	}
 
-	out, err = runHelm(t, append([]string{"install", release, chartRef, "--dry-run=server"}, args...)...)
+	out, err = helm().Run(t, append([]string{"install", release, chartRef, "--dry-run=server"}, args...)...)
 	require.NoError(t, err)
 	assert.Contains(t, out, "STATUS: pending-install")
 	assert.Contains(t, out, "image: "+imageRepo+":"+version+"@"+digest)
