@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
 func TestBinaryRefusesBadFlagsAtStart(t *testing.T) {
@@ -52,7 +54,7 @@ func TestBinaryExitsWithoutServingCertificate(t *testing.T) {
 }
 
 func TestReadinessWaitsForServingCertificate(t *testing.T) {
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	port, err := freePort()
 	require.NoError(t, err)
 	name := "apd-readiness-" + ns

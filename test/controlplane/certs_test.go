@@ -19,6 +19,7 @@ import (
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/certs"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
 // selfManagedPrefix keeps the pods of these tests away from the shared
@@ -57,7 +58,7 @@ func servedSerial(port int) (string, error) {
 
 func TestSelfManagedCertificatesEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	port, err := freePort()
 	require.NoError(t, err)
 	name := "apd-self-managed-" + ns
@@ -83,7 +84,7 @@ func TestSelfManagedCertificatesEndToEnd(t *testing.T) {
 	// And the API server calls the webhook over that TLS.
 	keys := deadline.NewKeys(selfManagedPrefix)
 	require.Eventually(t, func() bool {
-		pod := kpoPod(ns, map[string]string{keys.Timeout: "30s"}, ptr.To[int64](3600))
+		pod := testenv.KPOPod(ns, testenv.LongSleep, map[string]string{keys.Timeout: "30s"}, ptr.To[int64](3600))
 		if err := suite.client.Create(ctx, pod, client.DryRunAll); err != nil {
 			t.Logf("create: %v", err)
 			return false
@@ -108,7 +109,7 @@ func TestSelfManagedCertificatesEndToEnd(t *testing.T) {
 
 func TestSelfManagedRotationUnderLoadLosesNoAdmission(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	port, err := freePort()
 	require.NoError(t, err)
 	name := "apd-rotation-" + ns
@@ -137,7 +138,7 @@ func TestSelfManagedRotationUnderLoadLosesNoAdmission(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(stop) && created.Load()+failed.Load() < 2000 {
-				pod := kpoPod(ns, map[string]string{keys.Timeout: "1h"}, ptr.To[int64](7200))
+				pod := testenv.KPOPod(ns, testenv.LongSleep, map[string]string{keys.Timeout: "1h"}, ptr.To[int64](7200))
 				if err := suite.client.Create(ctx, pod, client.DryRunAll); err != nil {
 					failed.Add(1)
 					failures.Store(err.Error(), true)

@@ -88,7 +88,7 @@ func TestChartObjectsDryRun(t *testing.T) {
 	ctx := context.Background()
 	for i, c := range helmchart.Cases() {
 		t.Run(c.Name, func(t *testing.T) {
-			ns := newNamespace(t)
+			ns := testenv.NewNamespace(t, suite.client)
 			// A release name per case: cluster-scoped names must not clash
 			// with real objects (the shared webhook configurations are
 			// named airflow-pod-deadline).
@@ -117,7 +117,7 @@ func reviewsFor(t testing.TB, ns string) float64 {
 	tt, ok := t.(*testing.T)
 	require.True(t, ok)
 	before := webhookCalls(tt)
-	require.NoError(t, suite.client.Create(context.Background(), kpoPod(ns, map[string]string{timeoutKey: "1h"}, nil), client.DryRunAll))
+	require.NoError(t, suite.client.Create(context.Background(), testenv.KPOPod(ns, testenv.LongSleep, map[string]string{timeoutKey: "1h"}, nil), client.DryRunAll))
 	return webhookCalls(tt) - before
 }
 
@@ -129,9 +129,9 @@ func reviewsFor(t testing.TB, ns string) float64 {
 // excludes.
 func TestChartWebhooksLive(t *testing.T) {
 	ctx := context.Background()
-	releaseNS := newNamespace(t)
-	excluded := newNamespace(t)
-	ns := newNamespace(t)
+	releaseNS := testenv.NewNamespace(t, suite.client)
+	excluded := testenv.NewNamespace(t, suite.client)
+	ns := testenv.NewNamespace(t, suite.client)
 
 	m := helm().Render(t, "apd-chart", releaseNS, helmchart.Values{}.With("webhook.excludeNamespaces", []any{excluded}))
 	mut, val := m.WebhookConfigs(t, "apd-chart-airflow-pod-deadline")
@@ -171,12 +171,12 @@ func TestChartWebhooksLive(t *testing.T) {
 	assert.Equal(t, 1.0, reviewsFor(t, releaseNS), "the release namespace is never intercepted")
 
 	// A pod is clamped through them, and a late one refused.
-	created := kpoPod(ns, map[string]string{timeoutKey: "20s"}, ptr.To[int64](3600))
+	created := testenv.KPOPod(ns, testenv.LongSleep, map[string]string{timeoutKey: "20s"}, ptr.To[int64](3600))
 	require.NoError(t, suite.client.Create(ctx, created))
 	require.NotNil(t, created.Spec.ActiveDeadlineSeconds)
 	assert.InDelta(t, 20, *created.Spec.ActiveDeadlineSeconds, 1)
 	assert.Equal(t, "3600", created.Annotations[keys.ClampedFrom])
-	late := kpoPod(ns, map[string]string{deadlineKey: deadline.Format(time.Now().Add(-time.Minute))}, nil)
+	late := testenv.KPOPod(ns, testenv.LongSleep, map[string]string{deadlineKey: deadline.Format(time.Now().Add(-time.Minute))}, nil)
 	err := suite.client.Create(ctx, late)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `admission webhook "mutate.airflow-pod-deadline.io" denied the request`)
@@ -226,7 +226,7 @@ func TestChartPodPassesRestrictedPodSecurity(t *testing.T) {
 // configurations (whose Service has no pods here) never intercept anything.
 func TestChartHelmUpgradeKeepsSelfManagedCA(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	const release = "apd-upgrade"
 	const fullname = "apd-upgrade-airflow-pod-deadline"
 	base := []string{"--namespace", ns, "--set", "annotationPrefix=upgrade-test.invalid"}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
 // updaterOnly is a user allowed nothing on pods but get, update and patch in
@@ -66,13 +67,13 @@ func userWith(t *testing.T, ns, user string, rule rbacv1.PolicyRule) kubernetes.
 // enforced as before.
 func TestRBACUpdaterCannotDecideDeadlines(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	// The real binary, sweeper on, in this namespace (the shared webhook
 	// server admits; this one only sweeps).
 	startTestProc(t, "--enable-webhook=false", "--namespace="+ns, "--kubelet-grace=1s")
 	mallory := updaterOnly(t, ns, "mallory")
 
-	_, err := mallory.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, nil, nil), metav1.CreateOptions{})
+	_, err := mallory.CoreV1().Pods(ns).Create(ctx, testenv.KPOPod(ns, testenv.LongSleep, nil, nil), metav1.CreateOptions{})
 	require.True(t, apierrors.IsForbidden(err), "the user may not create pods: %v", err)
 
 	identityAnnotations := map[string]string{
@@ -83,14 +84,14 @@ func TestRBACUpdaterCannotDecideDeadlines(t *testing.T) {
 	// activeDeadlineSeconds below it (the webhook keeps it, the sweeper never
 	// needs to lower it, so "unchanged" is exact), two without any.
 	owned := func(name string, annotations map[string]string, ads *int64, phase corev1.PodPhase) *corev1.Pod {
-		pod := kpoPod(ns, annotations, ads)
+		pod := testenv.KPOPod(ns, testenv.LongSleep, annotations, ads)
 		pod.Name = name
 		pod.Spec.TerminationGracePeriodSeconds = ptr.To[int64](1)
-		create(t, pod)
+		testenv.Create(t, suite.client, pod)
 		if phase == corev1.PodRunning {
 			playKubelet(t, pod, corev1.PodRunning)
 		}
-		return get(t, pod)
+		return testenv.Get(t, suite.client, pod)
 	}
 	withDeadline := func() map[string]string {
 		a := map[string]string{timeoutKey: "1h"}
@@ -168,7 +169,7 @@ func TestRBACUpdaterCannotDecideDeadlines(t *testing.T) {
 			t.Logf("%s: %s: %v", v.Name, a.name, err)
 		}
 		// A PUT is an UPDATE too.
-		pod := get(t, v)
+		pod := testenv.Get(t, suite.client, v)
 		pod.Annotations = map[string]string{deadlineKey: soon}
 		_, err := mallory.CoreV1().Pods(ns).Update(ctx, pod, metav1.UpdateOptions{})
 		if assert.Error(t, err, "%s: a PUT giving it a deadline of its own was let through", v.Name) {
@@ -207,7 +208,7 @@ func TestRBACUpdaterCannotDecideDeadlines(t *testing.T) {
 		if !assert.False(t, deleting(t, v), "%s was deleted", v.Name) {
 			continue
 		}
-		got := get(t, v)
+		got := testenv.Get(t, suite.client, v)
 		assert.Equal(t, v.Spec.ActiveDeadlineSeconds, got.Spec.ActiveDeadlineSeconds, "%s: activeDeadlineSeconds", v.Name)
 		for key, value := range v.Annotations {
 			if strings.HasPrefix(key, deadline.DefaultPrefix+"/") {
@@ -216,7 +217,7 @@ func TestRBACUpdaterCannotDecideDeadlines(t *testing.T) {
 		}
 		assert.Equal(t, "data", got.Annotations["team"], "%s: the allowed edit stuck", v.Name)
 		for _, reason := range []string{sweeper.ReasonExceeded, sweeper.ReasonClamped} {
-			assert.Empty(t, events(t, v, reason), "%s: %s", v.Name, reason)
+			assert.Empty(t, testenv.CoreEvents(t, suite.client, v, reason), "%s: %s", v.Name, reason)
 		}
 	}
 }
@@ -231,14 +232,14 @@ func TestRBACUpdaterCannotDecideDeadlines(t *testing.T) {
 // webhook at all.
 func TestRBACStatusWriterAndBinderCannotSetDeadlines(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	statusWriter := userWith(t, ns, "status-writer", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods/status"}, Verbs: []string{"get", "update", "patch"}})
 	binder := userWith(t, ns, "binder", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods/binding"}, Verbs: []string{"create"}})
 	const refused = `admission webhook "validate-subresources.airflow-pod-deadline.io" denied the request: `
 	soon := deadline.Format(time.Now().Add(time.Second))
 
-	owned := create(t, kpoPod(ns, map[string]string{timeoutKey: "1h", keys.DagID: "etl"}, nil))
-	plain := create(t, kpoPod(ns, map[string]string{"team": "data"}, nil))
+	owned := testenv.Create(t, suite.client, testenv.KPOPod(ns, testenv.LongSleep, map[string]string{timeoutKey: "1h", keys.DagID: "etl"}, nil))
+	plain := testenv.Create(t, suite.client, testenv.KPOPod(ns, testenv.LongSleep, map[string]string{"team": "data"}, nil))
 	statusPatch := func(pod *corev1.Pod, body string) error {
 		_, err := statusWriter.CoreV1().Pods(ns).Patch(ctx, pod.Name, types.MergePatchType, []byte(body), metav1.PatchOptions{}, "status")
 		return err
@@ -270,7 +271,7 @@ func TestRBACStatusWriterAndBinderCannotSetDeadlines(t *testing.T) {
 		assert.Equal(t, calls, webhookCalls(t))
 		// Kubernetes does keep metadata a status write sends: the reason
 		// pods/status is guarded at all.
-		assert.Equal(t, "data", get(t, owned).Annotations["team"])
+		assert.Equal(t, "data", testenv.Get(t, suite.client, owned).Annotations["team"])
 	})
 	t.Run("pods/binding carrying a deadline", func(t *testing.T) {
 		err := binder.CoreV1().Pods(ns).Bind(ctx, &corev1.Binding{
@@ -280,7 +281,7 @@ func TestRBACStatusWriterAndBinderCannotSetDeadlines(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), refused+"metadata.annotations["+timeoutKey+`]: Forbidden: cannot be set through a binding (value "1s")`)
 		t.Logf("%v", err)
-		assert.Empty(t, get(t, plain).Spec.NodeName, "not bound")
+		assert.Empty(t, testenv.Get(t, suite.client, plain).Spec.NodeName, "not bound")
 	})
 	t.Run("the scheduler's binding never reaches the webhook", func(t *testing.T) {
 		calls := webhookCalls(t)
@@ -289,14 +290,14 @@ func TestRBACStatusWriterAndBinderCannotSetDeadlines(t *testing.T) {
 			Target:     corev1.ObjectReference{Kind: "Node", Name: "node-1"},
 		}, metav1.CreateOptions{}))
 		assert.Equal(t, calls, webhookCalls(t))
-		got := get(t, owned)
+		got := testenv.Get(t, suite.client, owned)
 		assert.Equal(t, "node-1", got.Spec.NodeName)
 		// The API server does copy a Binding's annotations onto the pod:
 		// the reason pods/binding is guarded at all.
 		assert.Equal(t, "bound", got.Annotations["note"])
 	})
 	for _, pod := range []*corev1.Pod{owned, plain} {
-		got := get(t, pod)
+		got := testenv.Get(t, suite.client, pod)
 		for _, key := range keys.Protected() {
 			assert.Equal(t, pod.Annotations[key], got.Annotations[key], "%s: %s", pod.Name, key)
 		}

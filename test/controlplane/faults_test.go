@@ -73,7 +73,7 @@ const outagePrefix = "outage.airflow-pod-deadline.io"
 
 func TestFaultWebhookOutageUnderLoad(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	certDir := t.TempDir()
 	ca, err := testenv.LoopbackCerts(certDir)
 	require.NoError(t, err)
@@ -85,7 +85,7 @@ func TestFaultWebhookOutageUnderLoad(t *testing.T) {
 	installConfigs(t, "apd-outage-"+ns, outagePrefix, port, ca)
 	keys := deadline.NewKeys(outagePrefix)
 	require.Eventually(t, func() bool {
-		p := kpoPod(ns, map[string]string{keys.Timeout: "1h"}, ptr.To[int64](7200))
+		p := testenv.KPOPod(ns, testenv.LongSleep, map[string]string{keys.Timeout: "1h"}, ptr.To[int64](7200))
 		return suite.client.Create(ctx, p, client.DryRunAll) == nil && *p.Spec.ActiveDeadlineSeconds <= 3601 // 1h from the admission second
 	}, 30*time.Second, 100*time.Millisecond, "webhook never active")
 
@@ -109,7 +109,7 @@ func TestFaultWebhookOutageUnderLoad(t *testing.T) {
 				annotated := i%2 == 0
 				var p *corev1.Pod
 				if annotated {
-					p = kpoPod(ns, map[string]string{keys.Timeout: "1h"}, ptr.To[int64](7200))
+					p = testenv.KPOPod(ns, testenv.LongSleep, map[string]string{keys.Timeout: "1h"}, ptr.To[int64](7200))
 				} else {
 					p = plainPod(ns)
 				}
@@ -161,7 +161,7 @@ func TestFaultWebhookOutageUnderLoad(t *testing.T) {
 }
 
 func TestFaultSweeperLeaderCrash(t *testing.T) {
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	// Short leases so the test sees a failover in seconds; the failover gap
 	// is bounded by the lease duration plus one retry period.
 	args := []string{"--leader-elect", "--leader-election-namespace=" + ns,
@@ -183,7 +183,7 @@ func TestFaultSweeperLeaderCrash(t *testing.T) {
 		// Deadlines every 400ms/scale from 2s on: some pass before the
 		// crash, some during the failover, some after.
 		pod, _ := sweptPod(ns, 2*time.Second+time.Duration(i)*400*time.Millisecond/time.Duration(faultScale()), nil)
-		pods = append(pods, create(t, pod))
+		pods = append(pods, testenv.Create(t, suite.client, pod))
 	}
 	require.Eventually(t, func() bool {
 		return leader.metric(t, "airflow_pod_deadline_sweeper_actions_total", map[string]string{"action": "deleted"}) >= float64(n/4)
@@ -208,7 +208,7 @@ func TestFaultSweeperLeaderCrash(t *testing.T) {
 	// Exactly once: the new leader deleted precisely the pods the old one had not.
 	assert.Equal(t, float64(n-deletedByLeader), deletedByStandby)
 	for _, p := range pods {
-		evs := events(t, p, sweeper.ReasonExceeded)
+		evs := testenv.CoreEvents(t, suite.client, p, sweeper.ReasonExceeded)
 		assert.LessOrEqual(t, len(evs), 1, "pod %s enforced twice", p.Name)
 		for _, ev := range evs {
 			assert.Nil(t, ev.Series, "pod %s enforced twice", p.Name)

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -168,13 +166,4 @@ func (p *proc) metric(t testing.TB, name string, labels map[string]string) float
 	v, err := p.Metric(name, labels)
 	require.NoError(t, err)
 	return v
-}
-
-// newNamespace creates a namespace for one test and deletes it afterwards.
-func newNamespace(t testing.TB) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}
-	require.NoError(t, suite.client.Create(context.Background(), ns))
-	t.Cleanup(func() { _ = suite.client.Delete(context.Background(), ns) })
-	return ns.Name
 }

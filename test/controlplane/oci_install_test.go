@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/helmchart"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
 // TestChartInstallFromOCIRegistry is the install path of the README with a
@@ -52,7 +53,7 @@ func TestChartInstallFromOCIRegistry(t *testing.T) {
 	require.NoError(t, err)
 	chartRef := "oci://" + host + "/charts/airflow-pod-deadline"
 
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	release := "apd-oci" // not the shared webhook configurations' name
 	args := []string{"--version", version, "--plain-http", "--namespace", ns,
 		"--set", "image.repository=" + imageRepo, "--set", "image.digest=" + digest,

@@ -14,18 +14,10 @@ var (
 	timeoutKey  = keys.Timeout
 )
 
-// kpoPod is a pod shaped as KubernetesPodOperator creates it: its labels, a
-// name with a random suffix (KPO always sets metadata.name), one "base"
-// container, restartPolicy Never.
-func kpoPod(namespace string, annotations map[string]string, ads *int64) *corev1.Pod {
-	p := testenv.KPOPod(namespace, "sleep 1800")
-	p.Annotations = annotations
-	p.Spec.ActiveDeadlineSeconds = ads
-	return p
-}
-
+// plainPod is a KPO-shaped pod without the annotations: the webhooks never
+// see it.
 func plainPod(namespace string) *corev1.Pod {
-	p := kpoPod(namespace, nil, ptr.To[int64](3600))
+	p := testenv.KPOPod(namespace, testenv.LongSleep, nil, ptr.To[int64](3600))
 	p.Name = "plain-" + p.Name
 	return p
 }

@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
 // scopedQuota creates a ResourceQuota on pods with one scope, and writes the
@@ -53,13 +55,13 @@ func TestWebhookMovesPodsIntoTerminatingQuotaScope(t *testing.T) {
 	require.NoError(t, err)
 
 	t.Run("status.used", func(t *testing.T) {
-		ns := newNamespace(t)
+		ns := testenv.NewNamespace(t, suite.client)
 		scopedQuota(t, cs, ns, "not-terminating", corev1.ResourceQuotaScopeNotTerminating, 10)
 		scopedQuota(t, cs, ns, "terminating", corev1.ResourceQuotaScopeTerminating, 10)
 
 		// Without the annotation the pod is not sent to the webhook and keeps
 		// no activeDeadlineSeconds: NotTerminating counts it.
-		plain, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, nil, nil), metav1.CreateOptions{})
+		plain, err := cs.CoreV1().Pods(ns).Create(ctx, testenv.KPOPod(ns, testenv.LongSleep, nil, nil), metav1.CreateOptions{})
 		require.NoError(t, err)
 		require.Nil(t, plain.Spec.ActiveDeadlineSeconds)
 		assert.Equal(t, int64(1), usedPods(t, cs, ns, "not-terminating"))
@@ -67,7 +69,7 @@ func TestWebhookMovesPodsIntoTerminatingQuotaScope(t *testing.T) {
 
 		// The same pod with a deadline: the webhook sets activeDeadlineSeconds,
 		// and Terminating counts it instead.
-		annotated, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{timeoutKey: "1h"}, nil), metav1.CreateOptions{})
+		annotated, err := cs.CoreV1().Pods(ns).Create(ctx, testenv.KPOPod(ns, testenv.LongSleep, map[string]string{timeoutKey: "1h"}, nil), metav1.CreateOptions{})
 		require.NoError(t, err)
 		require.NotNil(t, annotated.Spec.ActiveDeadlineSeconds, "the webhook set activeDeadlineSeconds")
 		assert.Equal(t, int64(1), usedPods(t, cs, ns, "not-terminating"), "the annotated pod is not in NotTerminating")
@@ -78,21 +80,21 @@ func TestWebhookMovesPodsIntoTerminatingQuotaScope(t *testing.T) {
 		// No pod may be NotTerminating here: an unannotated pod is refused,
 		// the annotated one is admitted, because it reaches quota admission
 		// with activeDeadlineSeconds set.
-		ns := newNamespace(t)
+		ns := testenv.NewNamespace(t, suite.client)
 		scopedQuota(t, cs, ns, "no-long-running", corev1.ResourceQuotaScopeNotTerminating, 0)
-		_, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, nil, nil), metav1.CreateOptions{})
+		_, err := cs.CoreV1().Pods(ns).Create(ctx, testenv.KPOPod(ns, testenv.LongSleep, nil, nil), metav1.CreateOptions{})
 		require.Error(t, err)
 		assert.True(t, apierrors.IsForbidden(err), "%v", err)
 		assert.Contains(t, err.Error(), "exceeded quota: no-long-running")
-		_, err = cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{timeoutKey: "1h"}, nil), metav1.CreateOptions{})
+		_, err = cs.CoreV1().Pods(ns).Create(ctx, testenv.KPOPod(ns, testenv.LongSleep, map[string]string{timeoutKey: "1h"}, nil), metav1.CreateOptions{})
 		require.NoError(t, err, "the annotated pod is Terminating once clamped")
 
 		// And the reverse: no Terminating pod allowed refuses the annotated pod.
-		ns2 := newNamespace(t)
+		ns2 := testenv.NewNamespace(t, suite.client)
 		scopedQuota(t, cs, ns2, "no-deadline-pods", corev1.ResourceQuotaScopeTerminating, 0)
-		_, err = cs.CoreV1().Pods(ns2).Create(ctx, kpoPod(ns2, nil, nil), metav1.CreateOptions{})
+		_, err = cs.CoreV1().Pods(ns2).Create(ctx, testenv.KPOPod(ns2, testenv.LongSleep, nil, nil), metav1.CreateOptions{})
 		require.NoError(t, err, "an unannotated pod without activeDeadlineSeconds is NotTerminating")
-		_, err = cs.CoreV1().Pods(ns2).Create(ctx, kpoPod(ns2, map[string]string{timeoutKey: "1h"}, nil), metav1.CreateOptions{})
+		_, err = cs.CoreV1().Pods(ns2).Create(ctx, testenv.KPOPod(ns2, testenv.LongSleep, map[string]string{timeoutKey: "1h"}, nil), metav1.CreateOptions{})
 		require.Error(t, err)
 		assert.True(t, apierrors.IsForbidden(err), "%v", err)
 		assert.Contains(t, err.Error(), "exceeded quota: no-deadline-pods")

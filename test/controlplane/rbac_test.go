@@ -51,8 +51,8 @@ func impersonating(t *testing.T, user string) string {
 // scenarios through it; then shows what that account cannot do.
 func TestRBACChartPermissionsSuffice(t *testing.T) {
 	ctx := context.Background()
-	release := newNamespace(t)
-	workload := newNamespace(t)
+	release := testenv.NewNamespace(t, suite.client)
+	workload := testenv.NewNamespace(t, suite.client)
 	m := helm().Render(t, "apd-rbac", release, helmchart.Values{}.With("annotationPrefix", rbacPrefix))
 	name := m.Only(t, "Deployment").GetName() // the chart's fullname
 
@@ -125,7 +125,7 @@ func TestRBACChartPermissionsSuffice(t *testing.T) {
 
 	// Admission through the API server.
 	keys := deadline.NewKeys(rbacPrefix)
-	clamped := kpoPod(workload, map[string]string{keys.Timeout: "1m"}, ptr.To[int64](3600))
+	clamped := testenv.KPOPod(workload, testenv.LongSleep, map[string]string{keys.Timeout: "1m"}, ptr.To[int64](3600))
 	require.Eventually(t, func() bool { return suite.client.Create(ctx, clamped) == nil }, 30*time.Second, 200*time.Millisecond)
 	require.NotNil(t, clamped.Spec.ActiveDeadlineSeconds)
 	assert.LessOrEqual(t, *clamped.Spec.ActiveDeadlineSeconds, int64(61)) // counted from the admission second
@@ -137,7 +137,7 @@ func TestRBACChartPermissionsSuffice(t *testing.T) {
 	time.Sleep(2100 * time.Millisecond)
 	playKubelet(t, clamped, corev1.PodRunning)
 	waitEvent(t, clamped, sweeper.ReasonClamped)
-	due := create(t, kpoPod(workload, map[string]string{keys.Timeout: "2s"}, nil))
+	due := testenv.Create(t, suite.client, testenv.KPOPod(workload, testenv.LongSleep, map[string]string{keys.Timeout: "2s"}, nil))
 	waitDeleting(t, due)
 	waitEvent(t, due, sweeper.ReasonExceeded)
 	assert.NotContains(t, p.Tail(1000), "forbidden", "a request was refused for want of a permission")

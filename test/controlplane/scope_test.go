@@ -14,6 +14,7 @@ import (
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/helmchart"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
 // TestSweeperActsOnlyWhereTheWebhooksServe: the chart derives the sweeper's
@@ -25,7 +26,7 @@ import (
 // in the excluded namespace, its own namespace and kube-system.
 func TestSweeperActsOnlyWhereTheWebhooksServe(t *testing.T) {
 	ctx := context.Background()
-	release, excluded, served := newNamespace(t), newNamespace(t), newNamespace(t)
+	release, excluded, served := testenv.NewNamespace(t, suite.client), testenv.NewNamespace(t, suite.client), testenv.NewNamespace(t, suite.client)
 
 	// The chart: one value, the same list on both sides.
 	m := helm().Render(t, "apd-scope", release, helmchart.Values{}.With("webhook.excludeNamespaces", []any{excluded}))
@@ -46,9 +47,9 @@ func TestSweeperActsOnlyWhereTheWebhooksServe(t *testing.T) {
 
 	due := deadline.Format(time.Now().Add(2 * time.Second))
 	podIn := func(ns string) *corev1.Pod {
-		pod := kpoPod(ns, map[string]string{keys.Deadline: due}, nil)
+		pod := testenv.KPOPod(ns, testenv.LongSleep, map[string]string{keys.Deadline: due}, nil)
 		pod.Name = "scope-" + pod.Name
-		create(t, pod)
+		testenv.Create(t, suite.client, pod)
 		t.Cleanup(func() { _ = suite.client.Delete(ctx, pod) })
 		return pod
 	}
@@ -63,6 +64,6 @@ func TestSweeperActsOnlyWhereTheWebhooksServe(t *testing.T) {
 		require.False(t, apierrors.IsNotFound(err), "%s/%s was deleted", pod.Namespace, pod.Name)
 		require.NoError(t, err)
 		assert.Nil(t, got.DeletionTimestamp, "%s/%s was deleted", pod.Namespace, pod.Name)
-		assert.Empty(t, events(t, pod, sweeper.ReasonExceeded), "%s", pod.Namespace)
+		assert.Empty(t, testenv.CoreEvents(t, suite.client, pod, sweeper.ReasonExceeded), "%s", pod.Namespace)
 	}
 }

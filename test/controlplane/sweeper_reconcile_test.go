@@ -24,6 +24,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
 // These drive the sweeper's Reconcile in-process against the real API
@@ -76,11 +77,11 @@ func request(pod *corev1.Pod) ctrl.Request {
 }
 
 func TestReconcileDeleteSparesSuccessorCreatedAfterTheFreshRead(t *testing.T) {
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	ctx := context.Background()
 	overdue, _ := sweptPod(ns, -time.Second, nil)
-	create(t, overdue)
-	successor := kpoPod(ns, nil, nil)
+	testenv.Create(t, suite.client, overdue)
+	successor := testenv.KPOPod(ns, testenv.LongSleep, nil, nil)
 	successor.Name = overdue.Name
 
 	r, events := newReconciler(t, ns, interceptor.Funcs{
@@ -96,15 +97,15 @@ func TestReconcileDeleteSparesSuccessorCreatedAfterTheFreshRead(t *testing.T) {
 	require.NoError(t, err, "a precondition failure means the pod is gone: done, not an error")
 	assert.Zero(t, res)
 	assert.False(t, deleting(t, successor), "the successor was deleted")
-	assert.Equal(t, successor.UID, get(t, successor).UID)
+	assert.Equal(t, successor.UID, testenv.Get(t, suite.client, successor).UID)
 	assert.Empty(t, events.got, "no event for a pod that was not deleted")
 }
 
 func TestReconcileRetriesTransientErrors(t *testing.T) {
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	ctx := context.Background()
 	overdue, _ := sweptPod(ns, -time.Second, nil)
-	create(t, overdue)
+	testenv.Create(t, suite.client, overdue)
 	fail := true
 	r, events := newReconciler(t, ns, interceptor.Funcs{
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
@@ -127,10 +128,10 @@ func TestReconcileRetriesTransientErrors(t *testing.T) {
 }
 
 func TestReconcileTreatsVanishedPodAsDone(t *testing.T) {
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	ctx := context.Background()
 	overdue, _ := sweptPod(ns, -time.Second, nil)
-	create(t, overdue)
+	testenv.Create(t, suite.client, overdue)
 	r, events := newReconciler(t, ns, interceptor.Funcs{
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
 			require.NoError(t, c.Delete(ctx, obj, client.GracePeriodSeconds(0)))
@@ -144,12 +145,12 @@ func TestReconcileTreatsVanishedPodAsDone(t *testing.T) {
 }
 
 func TestReconcileRateLimitsDeletes(t *testing.T) {
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	ctx := context.Background()
 	var pods []*corev1.Pod
 	for range 3 {
 		pod, _ := sweptPod(ns, -time.Second, nil)
-		pods = append(pods, create(t, pod))
+		pods = append(pods, testenv.Create(t, suite.client, pod))
 	}
 	var deletes int
 	r, _ := newReconciler(t, ns, interceptor.Funcs{
@@ -194,10 +195,10 @@ func lagObservations(t *testing.T) uint64 {
 }
 
 func TestReconcileObservesLagOncePerDeletedPod(t *testing.T) {
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	ctx := context.Background()
 	overdue, _ := sweptPod(ns, -time.Second, nil)
-	create(t, overdue)
+	testenv.Create(t, suite.client, overdue)
 	failures := 2
 	r, _ := newReconciler(t, ns, interceptor.Funcs{
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
@@ -221,10 +222,10 @@ func TestReconcileObservesLagOncePerDeletedPod(t *testing.T) {
 }
 
 func TestReconcileLooksAgainAfterAConflictingLower(t *testing.T) {
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	ctx := context.Background()
 	pod, _ := sweptPod(ns, time.Hour, ptr.To[int64](7200))
-	create(t, pod)
+	testenv.Create(t, suite.client, pod)
 	playKubelet(t, pod, corev1.PodRunning)
 	r, events := newReconciler(t, ns, interceptor.Funcs{
 		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {

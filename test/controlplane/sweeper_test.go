@@ -20,6 +20,7 @@ import (
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
 // Sweeper tests run their own sweeper processes, scoped to their namespace,
@@ -40,13 +41,7 @@ func startSweeper(t *testing.T, ns string, args ...string) *proc {
 // sweptPod is a KPO-shaped pod whose deadline is in from now.
 func sweptPod(ns string, in time.Duration, ads *int64) (*corev1.Pod, time.Time) {
 	due := time.Now().Add(in)
-	return kpoPod(ns, map[string]string{sweeperKeys.Deadline: deadline.Format(due)}, ads), due
-}
-
-func create(t *testing.T, pod *corev1.Pod) *corev1.Pod {
-	t.Helper()
-	require.NoError(t, suite.client.Create(context.Background(), pod))
-	return pod
+	return testenv.KPOPod(ns, testenv.LongSleep, map[string]string{sweeperKeys.Deadline: deadline.Format(due)}, ads), due
 }
 
 // playKubelet sets the pod's status as a kubelet starting it would.
@@ -57,13 +52,6 @@ func playKubelet(t *testing.T, pod *corev1.Pod, phase corev1.PodPhase) {
 	pod.Status.Phase = phase
 	pod.Status.StartTime = ptr.To(metav1.Now())
 	require.NoError(t, suite.client.Status().Update(ctx, pod))
-}
-
-func get(t *testing.T, pod *corev1.Pod) *corev1.Pod {
-	t.Helper()
-	out := &corev1.Pod{}
-	require.NoError(t, suite.client.Get(context.Background(), client.ObjectKeyFromObject(pod), out))
-	return out
 }
 
 // deleting reports whether the pod was deleted (there is no kubelet to finish
@@ -83,21 +71,11 @@ func waitDeleting(t *testing.T, pod *corev1.Pod) {
 	require.Eventually(t, func() bool { return deleting(t, pod) }, 60*time.Second, 100*time.Millisecond, "pod %s never deleted", pod.Name)
 }
 
-// events lists the core/v1 view of the events about a pod with a reason,
-// the same view `kubectl get events --field-selector` reads.
-func events(t *testing.T, pod *corev1.Pod, reason string) []corev1.Event {
-	t.Helper()
-	var list corev1.EventList
-	require.NoError(t, suite.client.List(context.Background(), &list, client.InNamespace(pod.Namespace),
-		client.MatchingFields{"reason": reason, "involvedObject.name": pod.Name}))
-	return list.Items
-}
-
 func waitEvent(t *testing.T, pod *corev1.Pod, reason string) corev1.Event {
 	t.Helper()
 	var found []corev1.Event
 	require.Eventually(t, func() bool {
-		found = events(t, pod, reason)
+		found = testenv.CoreEvents(t, suite.client, pod, reason)
 		return len(found) > 0
 	}, 60*time.Second, 100*time.Millisecond, "no %s event for %s", reason, pod.Name)
 	require.Len(t, found, 1)
@@ -124,10 +102,10 @@ const identity = "(dag_id=kpo_deferrable_execution_timeout_repro task_id=run_lon
 
 func TestSweeperDeletesUnscheduledPodAfterDeadline(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	p := startSweeper(t, ns)
 	pod, due := sweptPod(ns, 3*time.Second, ptr.To[int64](3600))
-	create(t, pod)
+	testenv.Create(t, suite.client, pod)
 
 	waitDeleting(t, pod)
 	ev := waitEvent(t, pod, sweeper.ReasonExceeded)
@@ -149,18 +127,18 @@ func TestSweeperDeletesUnscheduledPodAfterDeadline(t *testing.T) {
 
 func TestSweeperLowersActiveDeadlineAtStart(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	// One worker: pods are handled in the order their start is seen.
 	p := startSweeper(t, ns, "--sweeper-workers=1")
 	low, _ := sweptPod(ns, 30*time.Minute, ptr.To[int64](5))
 	high, due := sweptPod(ns, 30*time.Minute, ptr.To[int64](3600))
-	create(t, low)
-	create(t, high)
+	testenv.Create(t, suite.client, low)
+	testenv.Create(t, suite.client, high)
 	playKubelet(t, low, corev1.PodRunning)
 	playKubelet(t, high, corev1.PodRunning)
 
 	ev := waitEvent(t, high, sweeper.ReasonClamped)
-	got := get(t, high)
+	got := testenv.Get(t, suite.client, high)
 	want := deadline.RemainingSeconds(due, got.Status.StartTime.Time)
 	require.NotNil(t, got.Spec.ActiveDeadlineSeconds)
 	assert.Equal(t, want, *got.Spec.ActiveDeadlineSeconds, "lowered to ceil(deadline - startTime)")
@@ -169,15 +147,15 @@ func TestSweeperLowersActiveDeadlineAtStart(t *testing.T) {
 		want, deadline.Format(due), identity), ev.Message)
 
 	// The lower one, handled before, keeps its value.
-	assert.Equal(t, ptr.To[int64](5), get(t, low).Spec.ActiveDeadlineSeconds)
-	assert.Empty(t, events(t, low, sweeper.ReasonClamped))
+	assert.Equal(t, ptr.To[int64](5), testenv.Get(t, suite.client, low).Spec.ActiveDeadlineSeconds)
+	assert.Empty(t, testenv.CoreEvents(t, suite.client, low, sweeper.ReasonClamped))
 	assert.Equal(t, float64(1), p.metric(t, "airflow_pod_deadline_sweeper_actions_total", map[string]string{"action": "lowered"}))
 	assert.Equal(t, float64(2), p.metric(t, "airflow_pod_deadline_tracked_pods", nil))
 }
 
 func TestSweeperDeletesRunningPodAfterGraceNotTerminalOnes(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	startSweeper(t, ns, "--kubelet-grace=2s", "--sweeper-workers=1")
 	succeeded, _ := sweptPod(ns, 2*time.Second, nil)
 	failed, _ := sweptPod(ns, 2*time.Second, nil)
@@ -185,7 +163,7 @@ func TestSweeperDeletesRunningPodAfterGraceNotTerminalOnes(t *testing.T) {
 	// The kubelet may take the pod's grace period to stop it; kept short here.
 	running.Spec.TerminationGracePeriodSeconds = ptr.To[int64](1)
 	for _, pod := range []*corev1.Pod{succeeded, failed, running} {
-		create(t, pod)
+		testenv.Create(t, suite.client, pod)
 	}
 	playKubelet(t, succeeded, corev1.PodSucceeded)
 	playKubelet(t, failed, corev1.PodFailed)
@@ -200,17 +178,17 @@ func TestSweeperDeletesRunningPodAfterGraceNotTerminalOnes(t *testing.T) {
 	// sweeper meant to delete them, it would have by now.
 	for _, pod := range []*corev1.Pod{succeeded, failed} {
 		assert.False(t, deleting(t, pod), "terminal pod %s deleted", pod.Name)
-		assert.Empty(t, events(t, pod, sweeper.ReasonExceeded))
+		assert.Empty(t, testenv.CoreEvents(t, suite.client, pod, sweeper.ReasonExceeded))
 	}
 }
 
 func TestSweeperDeletesAlreadyCheckedPodWithoutGrace(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	startSweeper(t, ns, "--kubelet-grace=1h")
 	pod, due := sweptPod(ns, 2*time.Second, ptr.To[int64](3600))
 	pod.Labels[sweeper.AlreadyCheckedLabel] = "True"
-	create(t, pod)
+	testenv.Create(t, suite.client, pod)
 	playKubelet(t, pod, corev1.PodRunning)
 
 	waitDeleting(t, pod)
@@ -221,12 +199,12 @@ func TestSweeperDeletesAlreadyCheckedPodWithoutGrace(t *testing.T) {
 
 func TestSweeperDryRunChangesNothing(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	p := startSweeper(t, ns, "--dry-run", "--kubelet-grace=1h")
 	pending, _ := sweptPod(ns, 2*time.Second, ptr.To[int64](3600))
 	started, _ := sweptPod(ns, 30*time.Minute, ptr.To[int64](3600))
-	create(t, pending)
-	create(t, started)
+	testenv.Create(t, suite.client, pending)
+	testenv.Create(t, suite.client, started)
 	playKubelet(t, started, corev1.PodRunning)
 
 	wouldDelete := waitEvent(t, pending, sweeper.ReasonExceeded)
@@ -242,40 +220,40 @@ func TestSweeperDryRunChangesNothing(t *testing.T) {
 	assert.Equal(t, float64(2), p.metric(t, "airflow_pod_deadline_sweeper_actions_total", map[string]string{"action": "dry_run"}))
 	assert.Zero(t, p.metric(t, "airflow_pod_deadline_sweeper_actions_total", map[string]string{"action": "deleted"}))
 	assert.False(t, deleting(t, pending))
-	assert.Equal(t, ptr.To[int64](3600), get(t, started).Spec.ActiveDeadlineSeconds)
+	assert.Equal(t, ptr.To[int64](3600), testenv.Get(t, suite.client, started).Spec.ActiveDeadlineSeconds)
 }
 
 func TestSweeperSparesSuccessorOfTheSameName(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	startSweeper(t, ns, "--sweeper-workers=1")
 	ctx := context.Background()
 	first, _ := sweptPod(ns, 3*time.Second, nil)
-	create(t, first)
+	testenv.Create(t, suite.client, first)
 	require.NoError(t, suite.client.Delete(ctx, first, client.GracePeriodSeconds(0)))
-	successor := kpoPod(ns, map[string]string{sweeperKeys.Deadline: deadline.Format(time.Now().Add(time.Hour))}, nil)
+	successor := testenv.KPOPod(ns, testenv.LongSleep, map[string]string{sweeperKeys.Deadline: deadline.Format(time.Now().Add(time.Hour))}, nil)
 	successor.Name = first.Name
 	require.Eventually(t, func() bool { return suite.client.Create(ctx, successor) == nil }, 10*time.Second, 50*time.Millisecond)
 	// A control pod due at the same instant as the first: once it is gone,
 	// the sweeper has acted past the first pod's deadline.
 	control, _ := sweptPod(ns, 3*time.Second, nil)
-	create(t, control)
+	testenv.Create(t, suite.client, control)
 
 	waitDeleting(t, control)
 	assert.False(t, deleting(t, successor), "the successor was deleted for its predecessor's deadline")
-	assert.Equal(t, successor.UID, get(t, successor).UID)
-	assert.Empty(t, events(t, successor, sweeper.ReasonExceeded))
+	assert.Equal(t, successor.UID, testenv.Get(t, suite.client, successor).UID)
+	assert.Empty(t, testenv.CoreEvents(t, suite.client, successor, sweeper.ReasonExceeded))
 }
 
 func TestSweeperEnforcesOverduePodsAfterRestart(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	first := startSweeper(t, ns)
 	var pods []*corev1.Pod
 	var last time.Time
 	for range 3 {
 		pod, due := sweptPod(ns, 2*time.Second, nil)
-		pods = append(pods, create(t, pod))
+		pods = append(pods, testenv.Create(t, suite.client, pod))
 		last = due
 	}
 	first.stop()
@@ -294,14 +272,14 @@ func TestSweeperEnforcesOverduePodsAfterRestart(t *testing.T) {
 
 func TestSweeperLeaderElectionOneActs(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	args := []string{"--leader-elect", "--leader-election-namespace=" + ns}
 	a := startSweeper(t, ns, args...)
 	b := startSweeper(t, ns, args...)
 	var pods []*corev1.Pod
 	for range 4 {
 		pod, _ := sweptPod(ns, 3*time.Second, nil)
-		pods = append(pods, create(t, pod))
+		pods = append(pods, testenv.Create(t, suite.client, pod))
 	}
 	for _, pod := range pods {
 		waitDeleting(t, pod)
@@ -317,9 +295,9 @@ func TestSweeperLeaderElectionOneActs(t *testing.T) {
 
 func TestSweeperReportsMalformedAnnotationOnce(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	p := startSweeper(t, ns)
-	pod := create(t, kpoPod(ns, map[string]string{sweeperKeys.Timeout: "half an hour"}, ptr.To[int64](3600)))
+	pod := testenv.Create(t, suite.client, testenv.KPOPod(ns, testenv.LongSleep, map[string]string{sweeperKeys.Timeout: "half an hour"}, ptr.To[int64](3600)))
 
 	ev := waitEvent(t, pod, sweeper.ReasonInvalid)
 	assert.Equal(t, corev1.EventTypeWarning, ev.Type)
@@ -333,7 +311,7 @@ func TestSweeperReportsMalformedAnnotationOnce(t *testing.T) {
 	playKubelet(t, pod, corev1.PodRunning)
 	waitReconciles(t, p, reconciled+1)
 	assert.Equal(t, float64(1), p.metric(t, "airflow_pod_deadline_sweeper_actions_total", map[string]string{"action": "invalid"}))
-	got := get(t, pod)
+	got := testenv.Get(t, suite.client, pod)
 	assert.Nil(t, got.DeletionTimestamp)
 	assert.Equal(t, ptr.To[int64](3600), got.Spec.ActiveDeadlineSeconds)
 	assert.Zero(t, p.metric(t, "airflow_pod_deadline_tracked_pods", nil))
@@ -341,16 +319,16 @@ func TestSweeperReportsMalformedAnnotationOnce(t *testing.T) {
 
 func TestSweeperLeavesExcludedNamespacesAlone(t *testing.T) {
 	t.Parallel()
-	excluded, watched := newNamespace(t), newNamespace(t)
+	excluded, watched := testenv.NewNamespace(t, suite.client), testenv.NewNamespace(t, suite.client)
 	// Cluster-wide, with a prefix of its own so no other test's pods are in scope.
 	prefix := "exclude-test.airflow-pod-deadline.io"
 	keys := deadline.NewKeys(prefix)
 	startTestProc(t, "--enable-webhook=false", "--annotation-prefix="+prefix, "--exclude-namespaces=kube-system,"+excluded)
 	due := deadline.Format(time.Now().Add(2 * time.Second))
-	spared := create(t, kpoPod(excluded, map[string]string{keys.Deadline: due}, nil))
-	control := create(t, kpoPod(watched, map[string]string{keys.Deadline: due}, nil))
+	spared := testenv.Create(t, suite.client, testenv.KPOPod(excluded, testenv.LongSleep, map[string]string{keys.Deadline: due}, nil))
+	control := testenv.Create(t, suite.client, testenv.KPOPod(watched, testenv.LongSleep, map[string]string{keys.Deadline: due}, nil))
 
 	waitDeleting(t, control)
 	assert.False(t, deleting(t, spared), "a pod in an excluded namespace was deleted")
-	assert.Empty(t, events(t, spared, sweeper.ReasonExceeded))
+	assert.Empty(t, testenv.CoreEvents(t, suite.client, spared, sweeper.ReasonExceeded))
 }

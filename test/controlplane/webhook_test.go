@@ -61,11 +61,11 @@ func webhookCalls(t *testing.T) float64 {
 
 func TestWebhookClampsKPOPod(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	cs, warned := clientsetWithWarnings(t)
 
 	before := time.Now()
-	created, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{timeoutKey: "20s"}, ptr.To[int64](3600)), metav1.CreateOptions{})
+	created, err := cs.CoreV1().Pods(ns).Create(ctx, testenv.KPOPod(ns, testenv.LongSleep, map[string]string{timeoutKey: "20s"}, ptr.To[int64](3600)), metav1.CreateOptions{})
 	require.NoError(t, err)
 	after := time.Now()
 
@@ -91,12 +91,12 @@ func TestWebhookClampsKPOPod(t *testing.T) {
 
 func TestWebhookAnswers(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	cs, warned := clientsetWithWarnings(t)
 	inAnHour := deadline.Format(time.Now().Add(time.Hour))
 
 	t.Run("smaller activeDeadlineSeconds is kept", func(t *testing.T) {
-		created, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{deadlineKey: inAnHour}, ptr.To[int64](60)), metav1.CreateOptions{})
+		created, err := cs.CoreV1().Pods(ns).Create(ctx, testenv.KPOPod(ns, testenv.LongSleep, map[string]string{deadlineKey: inAnHour}, ptr.To[int64](60)), metav1.CreateOptions{})
 		require.NoError(t, err)
 		assert.Equal(t, ptr.To[int64](60), created.Spec.ActiveDeadlineSeconds)
 		assert.NotContains(t, created.Annotations, keys.ClampedFrom)
@@ -104,7 +104,7 @@ func TestWebhookAnswers(t *testing.T) {
 		assert.Empty(t, warned.take())
 	})
 	t.Run("unset activeDeadlineSeconds is set", func(t *testing.T) {
-		created, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{deadlineKey: inAnHour}, nil), metav1.CreateOptions{})
+		created, err := cs.CoreV1().Pods(ns).Create(ctx, testenv.KPOPod(ns, testenv.LongSleep, map[string]string{deadlineKey: inAnHour}, nil), metav1.CreateOptions{})
 		require.NoError(t, err)
 		require.NotNil(t, created.Spec.ActiveDeadlineSeconds)
 		assert.InDelta(t, 3600, *created.Spec.ActiveDeadlineSeconds, 2)
@@ -113,21 +113,21 @@ func TestWebhookAnswers(t *testing.T) {
 	})
 	t.Run("late pod is refused", func(t *testing.T) {
 		late := deadline.Format(time.Now().Add(-12 * time.Second).Truncate(time.Second))
-		_, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{deadlineKey: late}, nil), metav1.CreateOptions{})
+		_, err := cs.CoreV1().Pods(ns).Create(ctx, testenv.KPOPod(ns, testenv.LongSleep, map[string]string{deadlineKey: late}, nil), metav1.CreateOptions{})
 		require.Error(t, err)
 		assert.True(t, apierrors.IsForbidden(err), "a 403: %v", err)
 		assert.Contains(t, err.Error(), `admission webhook "mutate.airflow-pod-deadline.io" denied the request: execution deadline `+late+" passed 1")
 		assert.Contains(t, err.Error(), "s ago; the task has exceeded its execution_timeout")
 	})
 	t.Run("malformed annotation is refused naming the key", func(t *testing.T) {
-		_, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{timeoutKey: "half an hour"}, nil), metav1.CreateOptions{})
+		_, err := cs.CoreV1().Pods(ns).Create(ctx, testenv.KPOPod(ns, testenv.LongSleep, map[string]string{timeoutKey: "half an hour"}, nil), metav1.CreateOptions{})
 		require.Error(t, err)
 		assert.True(t, apierrors.IsForbidden(err), "a 403: %v", err)
 		assert.Contains(t, err.Error(), `metadata.annotations[airflow-pod-deadline.io/execution-timeout]: Invalid value: "half an hour"`)
 		assert.Contains(t, err.Error(), "accepted forms")
 	})
 	t.Run("server-side dry run gets the same answer and stores nothing", func(t *testing.T) {
-		pod := kpoPod(ns, map[string]string{timeoutKey: "PT30S"}, ptr.To[int64](3600))
+		pod := testenv.KPOPod(ns, testenv.LongSleep, map[string]string{timeoutKey: "PT30S"}, ptr.To[int64](3600))
 		created, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		require.NoError(t, err)
 		require.NotNil(t, created.Spec.ActiveDeadlineSeconds)
@@ -140,9 +140,9 @@ func TestWebhookAnswers(t *testing.T) {
 
 func TestWebhookGuardsUpdates(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 	cs, _ := clientsetWithWarnings(t)
-	created, err := cs.CoreV1().Pods(ns).Create(ctx, kpoPod(ns, map[string]string{timeoutKey: "1h"}, nil), metav1.CreateOptions{})
+	created, err := cs.CoreV1().Pods(ns).Create(ctx, testenv.KPOPod(ns, testenv.LongSleep, map[string]string{timeoutKey: "1h"}, nil), metav1.CreateOptions{})
 	require.NoError(t, err)
 	patch := func(body string) error {
 		_, err := cs.CoreV1().Pods(ns).Patch(ctx, created.Name, types.MergePatchType, []byte(body), metav1.PatchOptions{})
@@ -174,7 +174,7 @@ func TestWebhookGuardsUpdates(t *testing.T) {
 
 func TestWebhookIsCalledOnlyForAnnotatedPods(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := testenv.NewNamespace(t, suite.client)
 
 	calls := webhookCalls(t)
 	clamped := map[string]string{"webhook": "mutate", "operation": "CREATE", "result": "clamped"}
@@ -186,11 +186,11 @@ func TestWebhookIsCalledOnlyForAnnotatedPods(t *testing.T) {
 	require.NoError(t, suite.client.Update(ctx, p))
 	// An empty value means "no deadline": not sent either, so a webhook
 	// outage cannot block a task that opted out that way.
-	require.NoError(t, suite.client.Create(ctx, kpoPod(ns, map[string]string{deadlineKey: "", timeoutKey: ""}, nil)))
+	require.NoError(t, suite.client.Create(ctx, testenv.KPOPod(ns, testenv.LongSleep, map[string]string{deadlineKey: "", timeoutKey: ""}, nil)))
 	assert.Equal(t, calls, webhookCalls(t), "no admission review for pods without the annotations")
 
 	// kube-system is never intercepted, not even a late pod.
-	late := kpoPod("kube-system", map[string]string{deadlineKey: deadline.Format(time.Now().Add(-time.Hour))}, nil)
+	late := testenv.KPOPod("kube-system", testenv.LongSleep, map[string]string{deadlineKey: deadline.Format(time.Now().Add(-time.Hour))}, nil)
 	require.NoError(t, suite.client.Create(ctx, late))
 	t.Cleanup(func() { _ = suite.client.Delete(ctx, late) })
 	assert.Equal(t, calls, webhookCalls(t), "no admission review for kube-system")
@@ -198,7 +198,7 @@ func TestWebhookIsCalledOnlyForAnnotatedPods(t *testing.T) {
 	// The counter does move for an annotated pod (so the checks above can
 	// fail): one mutating review; the validating call is skipped because
 	// nothing changed the pod after the mutating webhook.
-	annotated := kpoPod(ns, map[string]string{timeoutKey: "1h"}, nil)
+	annotated := testenv.KPOPod(ns, testenv.LongSleep, map[string]string{timeoutKey: "1h"}, nil)
 	require.NoError(t, suite.client.Create(ctx, annotated))
 	assert.Equal(t, calls+1, webhookCalls(t), "one mutating review")
 	assert.Equal(t, strconv.FormatInt(*annotated.Spec.ActiveDeadlineSeconds, 10), annotated.Annotations[keys.Admitted])
@@ -241,7 +241,7 @@ func TestValidatingCallSkippedOnlyWhenNothingChanged(t *testing.T) {
 	}
 	// Wait until the API server calls the new configuration.
 	require.Eventually(t, func() bool {
-		return suite.client.Create(ctx, kpoPod(ns, admitted("5"), ptr.To[int64](7200)), client.DryRunAll) != nil
+		return suite.client.Create(ctx, testenv.KPOPod(ns, testenv.LongSleep, admitted("5"), ptr.To[int64](7200)), client.DryRunAll) != nil
 	}, 30*time.Second, 100*time.Millisecond)
 
 	tests := map[string]struct {
@@ -263,7 +263,7 @@ func TestValidatingCallSkippedOnlyWhenNothingChanged(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			before := webhookCalls(t)
-			pod := kpoPod(ns, tc.annotations, ptr.To(tc.ads))
+			pod := testenv.KPOPod(ns, testenv.LongSleep, tc.annotations, ptr.To(tc.ads))
 			err := suite.client.Create(ctx, pod, client.DryRunAll)
 			assert.Equal(t, tc.called, webhookCalls(t) > before, "webhook called")
 			if tc.called {

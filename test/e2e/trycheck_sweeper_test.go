@@ -40,7 +40,7 @@ func trySweeper(t *testing.T, url, version, run, liveRun string, done []airflowe
 	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	keys := deadline.NewKeys(deadline.DefaultPrefix)
 	pod := func(name, instance, dag, runID, task string, try int) *corev1.Pod {
-		p := testenv.KPOPod(ns, "sleep 3600")
+		p := testenv.KPOPod(ns, "sleep 3600", nil, nil)
 		p.Name = name
 		p.Annotations = map[string]string{
 			keys.Instance: instance, keys.DagID: dag, keys.RunID: runID, keys.TaskID: task,

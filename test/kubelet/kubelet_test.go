@@ -21,12 +21,12 @@ import (
 // kubelet fails the pod with DeadlineExceeded at the deadline.
 func TestKubeletStopsPodAtDeadline(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
-	pod := gated(kpoPod(ns, 10*time.Second, "sleep 1800"))
+	ns := testenv.NewNamespace(t, suite.client)
+	pod := gated(pinnedPod(ns, 10*time.Second, "sleep 1800"))
 	pod.Spec.ActiveDeadlineSeconds = ptr.To[int64](3600)
-	create(t, pod)
+	testenv.Create(t, suite.client, pod)
 
-	admitted, _ := get(t, pod)
+	admitted, _ := testenv.Lookup(t, suite.client, pod)
 	deadline := deadlineOf(t, admitted)
 	assert.Equal(t, "3600", admitted.Annotations[keys.ClampedFrom])
 	require.NotNil(t, admitted.Spec.ActiveDeadlineSeconds)
@@ -62,10 +62,10 @@ func TestKubeletStopsPodAtDeadline(t *testing.T) {
 	// A finished pod belongs to KPO's on_finish_action: past deadline + grace
 	// the sweeper still leaves it alone.
 	time.Sleep(time.Until(deadline.Add(kubeletGrace + 2*time.Second)))
-	after, ok := get(t, pod)
+	after, ok := testenv.Lookup(t, suite.client, pod)
 	require.True(t, ok, "the sweeper deleted a finished pod")
 	assert.Nil(t, after.DeletionTimestamp)
-	assert.Empty(t, events(t, pod, sweeper.ReasonExceeded))
+	assert.Empty(t, testenv.Events(t, suite.client, pod, sweeper.ReasonExceeded))
 }
 
 // A pod that starts after its deadline (the sweeper was away when the
@@ -77,8 +77,8 @@ func TestPodStartedAfterDeadlineStoppedAtOnce(t *testing.T) {
 	// The suite's sweeper ignores this namespace: the test's own sweeper
 	// comes up only after the pod has started.
 	ns := namedNamespace(t, unsweptNamespace)
-	pod := create(t, gated(kpoPod(ns, 3*time.Second, "sleep 1800")))
-	admitted, _ := get(t, pod)
+	pod := testenv.Create(t, suite.client, gated(pinnedPod(ns, 3*time.Second, "sleep 1800")))
+	admitted, _ := testenv.Lookup(t, suite.client, pod)
 	deadline := deadlineOf(t, admitted)
 
 	time.Sleep(time.Until(deadline.Add(time.Second)))
@@ -112,15 +112,15 @@ func TestNodeLostPodDeletedAndStaysTerminating(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = node.Stop() })
 
-	ns := newNamespace(t)
-	pod := kpoPod(ns, 8*time.Second, "sleep 1800")
+	ns := testenv.NewNamespace(t, suite.client)
+	pod := pinnedPod(ns, 8*time.Second, "sleep 1800")
 	pod.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": node.Name}
 	// The sweeper leaves the kubelet the pod's grace period to stop it.
 	const grace = 2 * time.Second
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To(int64(grace.Seconds()))
-	create(t, pod)
+	testenv.Create(t, suite.client, pod)
 	waitFor(t, pod, 30*time.Second, "Running", running)
-	admitted, _ := get(t, pod)
+	admitted, _ := testenv.Lookup(t, suite.client, pod)
 	deadline := deadlineOf(t, admitted)
 
 	node.Kill()
@@ -138,10 +138,10 @@ func TestNodeLostPodDeletedAndStaysTerminating(t *testing.T) {
 	// Past the graceful deletion's own deadline the pod is still there,
 	// Terminating, deleted once: no force delete, no second request.
 	time.Sleep(time.Until(deleting.DeletionTimestamp.Add(3 * time.Second)))
-	still, ok := get(t, pod)
+	still, ok := testenv.Lookup(t, suite.client, pod)
 	require.True(t, ok, "the pod was removed with no kubelet to confirm its end")
 	assert.Equal(t, deleting.DeletionTimestamp, still.DeletionTimestamp)
-	assert.Len(t, events(t, pod, sweeper.ReasonExceeded), 1)
+	assert.Len(t, testenv.Events(t, suite.client, pod, sweeper.ReasonExceeded), 1)
 
 	require.NoError(t, node.Start())
 	waitFor(t, pod, 90*time.Second, "gone once the node is back", func(p *corev1.Pod) bool { return p == nil })
@@ -151,11 +151,11 @@ func TestNodeLostPodDeletedAndStaysTerminating(t *testing.T) {
 // the pod's terminationGracePeriodSeconds: the runtime kills it then (137).
 func TestGracefulDeleteHonoursGracePeriod(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
-	pod := kpoPod(ns, time.Hour, "sleep 1800")
+	ns := testenv.NewNamespace(t, suite.client)
+	pod := pinnedPod(ns, time.Hour, "sleep 1800")
 	pod.Annotations[testenv.OnSigtermAnnotation] = "ignore"
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To[int64](3)
-	create(t, pod)
+	testenv.Create(t, suite.client, pod)
 	waitFor(t, pod, 30*time.Second, "Running", running)
 
 	w := watchPod(t, pod)
@@ -177,13 +177,13 @@ func TestGracefulDeleteHonoursGracePeriod(t *testing.T) {
 // period for such a process.
 func TestDeadlineExceededWaitsForGracePeriod(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
-	pod := kpoPod(ns, 6*time.Second, "sleep 1800")
+	ns := testenv.NewNamespace(t, suite.client)
+	pod := pinnedPod(ns, 6*time.Second, "sleep 1800")
 	pod.Annotations[testenv.OnSigtermAnnotation] = "ignore"
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To[int64](3)
-	create(t, pod)
+	testenv.Create(t, suite.client, pod)
 	waitFor(t, pod, 30*time.Second, "Running", running)
-	admitted, _ := get(t, pod)
+	admitted, _ := testenv.Lookup(t, suite.client, pod)
 	deadline := deadlineOf(t, admitted)
 
 	failed, seen := waitFor(t, pod, 60*time.Second, "Failed", terminal)
@@ -200,28 +200,28 @@ func TestDeadlineExceededWaitsForGracePeriod(t *testing.T) {
 // deadline.
 func TestNeverScheduledPodEndedAtDeadline(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
-	pod := kpoPod(ns, 4*time.Second, "sleep 1800")
+	ns := testenv.NewNamespace(t, suite.client)
+	pod := pinnedPod(ns, 4*time.Second, "sleep 1800")
 	pod.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": "no-such-node"}
-	create(t, pod)
-	admitted, _ := get(t, pod)
+	testenv.Create(t, suite.client, pod)
+	admitted, _ := testenv.Lookup(t, suite.client, pod)
 	deadline := deadlineOf(t, admitted)
 
 	_, gone := waitFor(t, pod, 30*time.Second, "gone", func(p *corev1.Pod) bool { return p == nil })
 	assert.False(t, gone.Before(deadline), "gone at %s, before its deadline %s", gone, deadline)
 	exceeded := waitEvents(t, pod, sweeper.ReasonExceeded, 1)
 	assert.Contains(t, exceeded[0].Note, sweeper.WhyNeverStarted)
-	assert.NotEmpty(t, coreEvents(t, pod, "FailedScheduling"), "the scheduler tried and found no node")
+	assert.NotEmpty(t, testenv.CoreEvents(t, suite.client, pod, "FailedScheduling"), "the scheduler tried and found no node")
 }
 
 // Pods the kubelet ran to completion, successful or not, are KPO's: the
 // sweeper never touches them, even past their deadline.
 func TestFinishedPodsUntouched(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
-	ok := create(t, kpoPod(ns, 6*time.Second, "echo task done; exit 0"))
-	bad := create(t, kpoPod(ns, 6*time.Second, "echo task failed; exit 3"))
-	admitted, _ := get(t, ok)
+	ns := testenv.NewNamespace(t, suite.client)
+	ok := testenv.Create(t, suite.client, pinnedPod(ns, 6*time.Second, "echo task done; exit 0"))
+	bad := testenv.Create(t, suite.client, pinnedPod(ns, 6*time.Second, "echo task failed; exit 3"))
+	admitted, _ := testenv.Lookup(t, suite.client, ok)
 	deadline := deadlineOf(t, admitted)
 
 	succeeded, _ := waitFor(t, ok, 30*time.Second, "Succeeded", terminal)
@@ -241,9 +241,9 @@ func TestFinishedPodsUntouched(t *testing.T) {
 
 	time.Sleep(time.Until(deadline.Add(kubeletGrace + 2*time.Second)))
 	for _, p := range []*corev1.Pod{ok, bad} {
-		after, exists := get(t, p)
+		after, exists := testenv.Lookup(t, suite.client, p)
 		require.True(t, exists, "the sweeper deleted finished pod %s", p.Name)
 		assert.Nil(t, after.DeletionTimestamp)
-		assert.Empty(t, events(t, p, sweeper.ReasonExceeded))
+		assert.Empty(t, testenv.Events(t, suite.client, p, sweeper.ReasonExceeded))
 	}
 }

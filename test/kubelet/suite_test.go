@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -97,15 +96,6 @@ func runSuite(m *testing.M) (int, error) {
 	return code, nil
 }
 
-// newNamespace creates a namespace for one test and deletes it afterwards.
-func newNamespace(t testing.TB) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "k-"}}
-	require.NoError(t, suite.client.Create(context.Background(), ns))
-	t.Cleanup(func() { _ = suite.client.Delete(context.Background(), ns) })
-	return ns.Name
-}
-
 // namedNamespace creates namespace name for one test and deletes it afterwards.
 func namedNamespace(t testing.TB, name string) string {
 	t.Helper()
@@ -156,12 +146,10 @@ func (w *podWatch) last(t *testing.T, cond func(*corev1.Pod) bool) *corev1.Pod {
 	return nil
 }
 
-// kpoPod is a pod shaped as KubernetesPodOperator creates it (its labels, a
-// name with a random suffix, one "base" container, restartPolicy Never)
-// running script in sh -c, with a budget of timeout from admission.
-func kpoPod(ns string, timeout time.Duration, script string) *corev1.Pod {
-	p := testenv.KPOPod(ns, script)
-	p.Annotations = map[string]string{keys.Timeout: timeout.String()}
+// pinnedPod is testenv.KPOPod running script, with a budget of timeout from
+// admission, on the first hollow node.
+func pinnedPod(ns string, timeout time.Duration, script string) *corev1.Pod {
+	p := testenv.KPOPod(ns, script, map[string]string{keys.Timeout: timeout.String()}, nil)
 	p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": testenv.NodeNamePrefix + "0"}
 	return p
 }
@@ -182,30 +170,13 @@ func ungate(t *testing.T, pod *corev1.Pod) {
 	require.NoError(t, suite.client.Patch(ctx, pod, patch))
 }
 
-func create(t *testing.T, pod *corev1.Pod) *corev1.Pod {
-	t.Helper()
-	require.NoError(t, suite.client.Create(context.Background(), pod))
-	return pod
-}
-
-func get(t *testing.T, pod *corev1.Pod) (*corev1.Pod, bool) {
-	t.Helper()
-	out := &corev1.Pod{}
-	err := suite.client.Get(context.Background(), client.ObjectKeyFromObject(pod), out)
-	if apierrors.IsNotFound(err) {
-		return nil, false
-	}
-	require.NoError(t, err)
-	return out, true
-}
-
 // waitFor polls the pod until cond holds (a gone pod is passed as nil) and
 // returns it with the instant cond was first seen to hold.
 func waitFor(t *testing.T, pod *corev1.Pod, timeout time.Duration, what string, cond func(*corev1.Pod) bool) (*corev1.Pod, time.Time) {
 	t.Helper()
 	end := time.Now().Add(timeout)
 	for {
-		p, _ := get(t, pod)
+		p, _ := testenv.Lookup(t, suite.client, pod)
 		if cond(p) {
 			return p, time.Now()
 		}
@@ -261,42 +232,13 @@ func waitEvents(t *testing.T, pod *corev1.Pod, reason string, n int) []eventsv1.
 	t.Helper()
 	end := time.Now().Add(15 * time.Second)
 	for {
-		got := events(t, pod, reason)
+		got := testenv.Events(t, suite.client, pod, reason)
 		if len(got) >= n || time.Now().After(end) {
 			require.Len(t, got, n, "events %s about pod %s", reason, pod.Name)
 			return got
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// events lists the events.k8s.io/v1 events about the pod with reason.
-func events(t *testing.T, pod *corev1.Pod, reason string) []eventsv1.Event {
-	t.Helper()
-	var list eventsv1.EventList
-	require.NoError(t, suite.client.List(context.Background(), &list, client.InNamespace(pod.Namespace)))
-	var out []eventsv1.Event
-	for _, e := range list.Items {
-		if e.Regarding.Name == pod.Name && e.Reason == reason {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// coreEvents lists the core/v1 events (the kubelet's and the scheduler's)
-// about the pod with reason.
-func coreEvents(t *testing.T, pod *corev1.Pod, reason string) []corev1.Event {
-	t.Helper()
-	var list corev1.EventList
-	require.NoError(t, suite.client.List(context.Background(), &list, client.InNamespace(pod.Namespace)))
-	var out []corev1.Event
-	for _, e := range list.Items {
-		if e.InvolvedObject.Name == pod.Name && e.Reason == reason {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 // ceilSecond is t rounded up to a whole second: the API server keeps
