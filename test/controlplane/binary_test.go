@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -77,6 +78,13 @@ func TestReadinessWaitsForServingCertificate(t *testing.T) {
 	require.Eventually(t, func() bool { return healthy("/healthz") }, 30*time.Second, 100*time.Millisecond, "alive")
 	assert.False(t, healthy("/readyz"), "ready without a certificate")
 
-	installSelfManagedConfigs(t, name, port)
+	// Now the configurations, caBundle empty (the binary injects it).
+	webhooks, err := testenv.InstallWebhooksAs(context.Background(), suite.client, installYAML(), name, selfManagedPrefix, fmt.Sprintf("127.0.0.1:%d", port), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		for _, obj := range webhooks {
+			_ = suite.client.Delete(context.Background(), obj)
+		}
+	})
 	require.Eventually(t, func() bool { return healthy("/readyz") }, 30*time.Second, 100*time.Millisecond, "ready once the certificate is served")
 }

@@ -26,25 +26,22 @@ import (
 // webhook: only the configurations installed here match it.
 const selfManagedPrefix = "self-managed.airflow-pod-deadline.io"
 
-// installSelfManagedConfigs installs the project's webhook configurations
-// under name, for selfManagedPrefix, pointing at 127.0.0.1:port with an empty
-// caBundle: the binary must inject it.
-func installSelfManagedConfigs(t *testing.T, name string, port int) {
-	installConfigs(t, name, selfManagedPrefix, port, nil)
-}
-
-func startSelfManaged(t *testing.T, ns, configName string, port int, args ...string) *proc {
-	return startTestProc(t, append([]string{
-		"--enable-sweeper=false",
-		"--annotation-prefix=" + selfManagedPrefix,
-		"--webhook-bind-address=127.0.0.1",
-		fmt.Sprintf("--webhook-port=%d", port),
-		"--cert-mode=self-managed",
-		"--cert-secret-namespace=" + ns,
-		"--cert-secret-name=webhook-tls",
-		"--cert-dns-names=127.0.0.1",
-		"--webhook-configuration-name=" + configName,
-	}, args...)...)
+// startSelfManaged starts the binary in self-managed mode, its webhook
+// configurations (named name, for selfManagedPrefix) installed with an empty
+// caBundle before it starts: the binary must inject it.
+func startSelfManaged(t *testing.T, ns, name string, args ...string) *testenv.Enforcer {
+	e, _ := startEnforcer(t, testenv.EnforcerOptions{
+		InstallYAML: installYAML(), Name: name, Prefix: selfManagedPrefix, SelfManaged: true,
+		Args: append([]string{
+			"--enable-sweeper=false",
+			"--cert-mode=self-managed",
+			"--cert-secret-namespace=" + ns,
+			"--cert-secret-name=webhook-tls",
+			"--cert-dns-names=127.0.0.1",
+			"--webhook-configuration-name=" + name,
+		}, args...),
+	})
+	return e
 }
 
 func servedSerial(port int) (string, error) {
@@ -59,11 +56,8 @@ func servedSerial(port int) (string, error) {
 func TestSelfManagedCertificatesEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	ns := testenv.NewNamespace(t, suite.client)
-	port, err := freePort()
-	require.NoError(t, err)
 	name := "apd-self-managed-" + ns
-	installSelfManagedConfigs(t, name, port)
-	startSelfManaged(t, ns, name, port)
+	port := startSelfManaged(t, ns, name).WebhookPort
 
 	// The Secret holds the CA (with its key) and the serving pair.
 	secret := &corev1.Secret{}
@@ -110,14 +104,11 @@ func TestSelfManagedCertificatesEndToEnd(t *testing.T) {
 func TestSelfManagedRotationUnderLoadLosesNoAdmission(t *testing.T) {
 	ctx := context.Background()
 	ns := testenv.NewNamespace(t, suite.client)
-	port, err := freePort()
-	require.NoError(t, err)
 	name := "apd-rotation-" + ns
-	installSelfManagedConfigs(t, name, port)
 	// Serving certificates live 6s and are renewed 4s before expiry, the CA
 	// lives 12s: a serving rotation about every 2s, a CA rotation about every 8s.
-	startSelfManaged(t, ns, name, port,
-		"--ca-validity=12s", "--cert-validity=6s", "--cert-renew-before=4s", "--cert-check-interval=250ms")
+	port := startSelfManaged(t, ns, name,
+		"--ca-validity=12s", "--cert-validity=6s", "--cert-renew-before=4s", "--cert-check-interval=250ms").WebhookPort
 
 	secretKey := types.NamespacedName{Namespace: ns, Name: "webhook-tls"}
 	caOf := func() string {

@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,50 +37,17 @@ func faultScale() int {
 	return 1
 }
 
-// installConfigs installs the project's webhook configurations under name,
-// matching the annotations of prefix, pointing at 127.0.0.1:port with ca.
-func installConfigs(t *testing.T, name, prefix string, port int, ca []byte) {
-	t.Helper()
-	ctx := context.Background()
-	mutating, validating, err := testenv.WebhookConfigs(installYAML())
-	require.NoError(t, err)
-	mutating.Name, validating.Name = name, name
-	host := fmt.Sprintf("127.0.0.1:%d", port)
-	retarget := func(conds []admissionregistrationv1.MatchCondition) {
-		for i := range conds {
-			conds[i].Expression = strings.ReplaceAll(conds[i].Expression, deadline.DefaultPrefix+"/", prefix+"/")
-		}
-	}
-	for i := range mutating.Webhooks {
-		testenv.PointAt(&mutating.Webhooks[i].ClientConfig, host, ca)
-		retarget(mutating.Webhooks[i].MatchConditions)
-	}
-	for i := range validating.Webhooks {
-		testenv.PointAt(&validating.Webhooks[i].ClientConfig, host, ca)
-		retarget(validating.Webhooks[i].MatchConditions)
-	}
-	require.NoError(t, suite.client.Create(ctx, mutating))
-	require.NoError(t, suite.client.Create(ctx, validating))
-	t.Cleanup(func() {
-		_ = suite.client.Delete(ctx, mutating)
-		_ = suite.client.Delete(ctx, validating)
-	})
-}
-
 const outagePrefix = "outage.airflow-pod-deadline.io"
 
 func TestFaultWebhookOutageUnderLoad(t *testing.T) {
 	ctx := context.Background()
 	ns := testenv.NewNamespace(t, suite.client)
-	certDir := t.TempDir()
-	ca, err := testenv.LoopbackCerts(certDir)
-	require.NoError(t, err)
-	port, err := freePort()
-	require.NoError(t, err)
-	args := []string{"--enable-sweeper=false", "--annotation-prefix=" + outagePrefix, "--cert-dir=" + certDir,
-		"--webhook-bind-address=127.0.0.1", fmt.Sprintf("--webhook-port=%d", port)}
-	first := startTestProc(t, args...)
-	installConfigs(t, "apd-outage-"+ns, outagePrefix, port, ca)
+	args := []string{"--enable-sweeper=false"}
+	// Configurations of its own, for its own prefix: the outage touches no
+	// other test's pods.
+	e, first := startEnforcer(t, testenv.EnforcerOptions{
+		InstallYAML: installYAML(), Name: "apd-outage-" + ns, Prefix: outagePrefix, Args: args,
+	})
 	keys := deadline.NewKeys(outagePrefix)
 	require.Eventually(t, func() bool {
 		p := testenv.KPOPod(ns, testenv.LongSleep, map[string]string{keys.Timeout: "1h"}, ptr.To[int64](7200))
@@ -137,7 +102,9 @@ func TestFaultWebhookOutageUnderLoad(t *testing.T) {
 	for next.Load() < int64(2*total/3) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	startTestProc(t, args...)
+	// The same address and certificates, the configurations left as they
+	// are: a restart, as a Deployment's would be.
+	startEnforcer(t, testenv.EnforcerOptions{Prefix: outagePrefix, Port: e.WebhookPort, CertDir: e.CertDir, Args: args})
 	wg.Wait()
 
 	t.Logf("annotated: %d created, %d refused during the outage; plain: %d created, %d refused",

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -140,6 +141,30 @@ func startTestProcAt(t testing.TB, kubeconfig string, args ...string) *proc {
 	})
 	require.NoError(t, p.waitReady(30*time.Second), "process never became ready")
 	return p
+}
+
+// startEnforcer starts the binary through testenv.StartEnforcerWith (the
+// one way the harness installs it), owned by t: its webhook configurations
+// removed and the process stopped at the end, its log printed if t failed.
+// The binary and directory are the suite's and t's, the kubeconfig the
+// suite's unless o gives one.
+func startEnforcer(t testing.TB, o testenv.EnforcerOptions) (*testenv.Enforcer, *proc) {
+	t.Helper()
+	o.Binary, o.Dir = suite.binary, t.TempDir()
+	if o.Kubeconfig == "" {
+		o.Kubeconfig = suite.kubeconfig
+	}
+	e, err := testenv.StartEnforcerWith(context.Background(), suite.client, o)
+	require.NoError(t, err)
+	p := &proc{e.Proc}
+	t.Cleanup(func() {
+		assert.NoError(t, e.RemoveWebhooks(context.Background(), suite.client))
+		p.stop()
+		if t.Failed() {
+			p.dumpLog(t)
+		}
+	})
+	return e, p
 }
 
 func (p *proc) waitReady(timeout time.Duration) error {

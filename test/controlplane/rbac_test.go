@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,7 +52,9 @@ func TestRBACChartPermissionsSuffice(t *testing.T) {
 	ctx := context.Background()
 	release := testenv.NewNamespace(t, suite.client)
 	workload := testenv.NewNamespace(t, suite.client)
-	m := helm().Render(t, "apd-rbac", release, helmchart.Values{}.With("annotationPrefix", rbacPrefix))
+	rendered, err := helm().Template(t, "apd-rbac", release, helmchart.Values{}.With("annotationPrefix", rbacPrefix))
+	require.NoError(t, err)
+	m := helmchart.Parse(t, []byte(rendered))
 	name := m.Only(t, "Deployment").GetName() // the chart's fullname
 
 	// Everything the chart renders for access and identity, applied for real.
@@ -74,20 +75,6 @@ func TestRBACChartPermissionsSuffice(t *testing.T) {
 	require.NotEmpty(t, sa)
 	user := "system:serviceaccount:" + release + ":" + sa
 
-	// The webhook configurations, reachable on loopback; caBundle left to the binary.
-	port, err := freePort()
-	require.NoError(t, err)
-	mut, val := m.WebhookConfigs(t, name)
-	for _, cc := range []*admissionregistrationv1.WebhookClientConfig{&mut.Webhooks[0].ClientConfig, &val.Webhooks[0].ClientConfig, &val.Webhooks[1].ClientConfig} {
-		testenv.PointAt(cc, fmt.Sprintf("127.0.0.1:%d", port), nil)
-	}
-	require.NoError(t, suite.client.Create(ctx, mut))
-	require.NoError(t, suite.client.Create(ctx, val))
-	t.Cleanup(func() {
-		_ = suite.client.Delete(ctx, mut)
-		_ = suite.client.Delete(ctx, val)
-	})
-
 	// The chart's own flags, with the addresses a loopback run needs.
 	_, chartArgs := m.Args(t)
 	var args []string
@@ -98,20 +85,14 @@ func TestRBACChartPermissionsSuffice(t *testing.T) {
 			args = append(args, a)
 		}
 	}
-	args = append(args, fmt.Sprintf("--webhook-port=%d", port), "--webhook-bind-address=127.0.0.1",
-		"--cert-dns-names=127.0.0.1", "--kubelet-grace=1s")
-	f, err := os.CreateTemp(t.TempDir(), "rbac-*.log")
-	require.NoError(t, err)
-	f.Close()
-	p, err := testenv.Start(suite.binary, impersonating(t, user), f.Name(), args...)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = p.Stop(20 * time.Second)
-		if t.Failed() {
-			t.Logf("binary log:\n%s", p.Tail(80))
-		}
+	args = append(args, "--cert-dns-names=127.0.0.1", "--kubelet-grace=1s")
+	// The chart's own webhook configurations, reachable on loopback, caBundle
+	// left to the binary; the binary as the chart's ServiceAccount.
+	install := filepath.Join(t.TempDir(), "rendered.yaml")
+	require.NoError(t, os.WriteFile(install, []byte(rendered), 0o600))
+	_, p := startEnforcer(t, testenv.EnforcerOptions{
+		Kubeconfig: impersonating(t, user), InstallYAML: install, Prefix: rbacPrefix, SelfManaged: true, Args: args,
 	})
-	require.NoError(t, p.WaitReady(ctx, 60*time.Second))
 
 	// Self-managed TLS: the chart's Secret filled in, both caBundles injected.
 	secret := &corev1.Secret{}

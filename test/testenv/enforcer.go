@@ -2,12 +2,17 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/certs"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 // Enforcer is airflow-pod-deadline installed the way the chart installs it:
@@ -16,13 +21,19 @@ import (
 // 127.0.0.1 with a CA of the harness's own.
 type Enforcer struct {
 	*Proc
-	// WebhookAddr is the webhook server's host:port.
+	// WebhookAddr is the webhook server's host:port; WebhookPort its port.
 	WebhookAddr string
-	// CA is the PEM the webhook configurations trust.
+	WebhookPort int
+	// CA is the PEM the webhook configurations trust (nil with
+	// SelfManaged: the binary injects its own).
 	CA []byte
 	// CertDir holds the serving certificate (tls.crt, tls.key) and ca.crt,
-	// for another server that should be trusted the same way.
+	// for another server that should be trusted the same way, or a process
+	// that takes over this one's address (EnforcerOptions.CertDir). Empty
+	// with SelfManaged.
 	CertDir string
+	// webhooks are the configurations StartEnforcerWith installed.
+	webhooks []client.Object
 }
 
 // StartEnforcer writes loopback certificates under dir, starts binary
@@ -46,11 +57,31 @@ type EnforcerOptions struct {
 	Dir string
 	// InstallYAML is the rendered chart (manifests/install.yaml) whose
 	// webhook configurations are installed, pointed at the process, once it
-	// is ready. Empty: none are (the sweeper alone, or a caller that installs
-	// them itself with InstallWebhooks, Enforcer.WebhookAddr and CA).
+	// is ready. Empty: none are (the sweeper alone, a process taking over an
+	// earlier one's address, or a caller that installs them itself with
+	// InstallWebhooks, Enforcer.WebhookAddr and CA).
 	InstallYAML string
+	// Name renames the configurations (default: install.yaml's), so that
+	// an install of a test's own stands beside the shared one.
+	Name string
+	// Prefix is the annotation prefix (default: deadline.DefaultPrefix):
+	// passed as --annotation-prefix and put into the configurations'
+	// matchConditions, so only pods annotated under it reach this process.
+	Prefix string
+	// Port is the webhook's port; 0: a free one.
+	Port int
+	// CertDir: serve the loopback certificates already there (an earlier
+	// Enforcer's CertDir, with its Port: a process taking over its address)
+	// instead of writing new ones.
+	CertDir string
+	// SelfManaged: the binary makes and injects its own certificates (pass
+	// its --cert-mode=self-managed flags in Args). No certificates are
+	// written, and the configurations are installed with an empty caBundle
+	// before the process starts, as the chart installs them.
+	SelfManaged bool
 	// Args are flags after the harness's own (--cert-dir, the webhook's
-	// address and port, and Start's): a later flag wins.
+	// address and port, --annotation-prefix, and Start's): a later flag
+	// wins.
 	Args []string
 }
 
@@ -58,26 +89,61 @@ type EnforcerOptions struct {
 // the demo and the perf programs start the binary and install its webhooks,
 // so a flag or a chart change is mirrored here only.
 func StartEnforcerWith(ctx context.Context, c client.Client, o EnforcerOptions) (*Enforcer, error) {
-	certDir := filepath.Join(o.Dir, "webhook-certs")
-	ca, err := LoopbackCerts(certDir)
-	if err != nil {
-		return nil, err
-	}
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	all := append([]string{"--cert-dir=" + certDir, "--webhook-bind-address=127.0.0.1", fmt.Sprintf("--webhook-port=%d", port)}, o.Args...)
-	p, err := Start(o.Binary, o.Kubeconfig, filepath.Join(o.Dir, "airflow-pod-deadline.log"), all...)
+	var ca []byte
+	certDir := o.CertDir
+	var err error
+	switch {
+	case o.SelfManaged:
+		certDir = ""
+	case certDir != "":
+		if ca, err = os.ReadFile(filepath.Join(certDir, certs.CAFile)); err != nil {
+			return nil, err
+		}
+	default:
+		certDir = filepath.Join(o.Dir, "webhook-certs")
+		if ca, err = LoopbackCerts(certDir); err != nil {
+			return nil, err
+		}
+	}
+	port := o.Port
+	if port == 0 {
+		if port, err = FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	prefix := o.Prefix
+	if prefix == "" {
+		prefix = deadline.DefaultPrefix
+	}
+	all := []string{"--webhook-bind-address=127.0.0.1", fmt.Sprintf("--webhook-port=%d", port)}
+	if certDir != "" {
+		all = append(all, "--cert-dir="+certDir)
+	}
+	if o.Prefix != "" {
+		all = append(all, "--annotation-prefix="+o.Prefix)
+	}
+	e := &Enforcer{WebhookAddr: fmt.Sprintf("127.0.0.1:%d", port), WebhookPort: port, CA: ca, CertDir: certDir}
+	install := func() error {
+		e.webhooks, err = InstallWebhooksAs(ctx, c, o.InstallYAML, o.Name, prefix, e.WebhookAddr, ca)
+		return err
+	}
+	if o.SelfManaged && o.InstallYAML != "" {
+		if err := install(); err != nil {
+			return nil, err
+		}
+	}
+	p, err := Start(o.Binary, o.Kubeconfig, filepath.Join(o.Dir, "airflow-pod-deadline.log"), append(all, o.Args...)...)
 	if err != nil {
+		_ = e.RemoveWebhooks(ctx, c)
 		return nil, err
 	}
-	e := &Enforcer{Proc: p, WebhookAddr: fmt.Sprintf("127.0.0.1:%d", port), CA: ca, CertDir: certDir}
+	e.Proc = p
 	fail := func(err error) (*Enforcer, error) {
 		_ = p.Stop(10 * time.Second)
+		_ = e.RemoveWebhooks(ctx, c)
 		return nil, err
 	}
 	if err := p.WaitReady(ctx, time.Minute); err != nil { // a loaded machine starts slowly
@@ -86,11 +152,26 @@ func StartEnforcerWith(ctx context.Context, c client.Client, o EnforcerOptions) 
 	if o.InstallYAML == "" {
 		return e, nil
 	}
-	if err := InstallWebhooks(ctx, c, o.InstallYAML, e.WebhookAddr, ca); err != nil {
-		return fail(err)
+	if !o.SelfManaged {
+		if err := install(); err != nil {
+			return fail(err)
+		}
 	}
-	if err := WaitWebhookActive(ctx, c, time.Minute); err != nil {
+	if err := WaitWebhookActive(ctx, c, prefix, time.Minute); err != nil {
 		return fail(fmt.Errorf("%w; log:\n%s", err, p.Tail(30)))
 	}
 	return e, nil
+}
+
+// RemoveWebhooks deletes the configurations StartEnforcerWith installed (for
+// a test that installed its own beside the shared ones).
+func (e *Enforcer) RemoveWebhooks(ctx context.Context, c client.Client) error {
+	var errs []error
+	for _, obj := range e.webhooks {
+		if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	e.webhooks = nil
+	return errors.Join(errs...)
 }

@@ -78,34 +78,55 @@ func PointAt(cc *admissionregistrationv1.WebhookClientConfig, hostPort string, c
 // InstallWebhooks creates (or replaces) the configurations from path, served
 // at hostPort with the given CA.
 func InstallWebhooks(ctx context.Context, c client.Client, path, hostPort string, ca []byte) error {
+	_, err := InstallWebhooksAs(ctx, c, path, "", deadline.DefaultPrefix, hostPort, ca)
+	return err
+}
+
+// InstallWebhooksAs creates (or replaces) the configurations from path, named
+// name (empty: as there), matching the annotations of prefix, served at
+// hostPort with the given CA (nil: none, for a binary that injects its own),
+// and returns them. StartEnforcerWith installs through it; call it directly
+// only where the configurations must come at a moment of the test's choosing.
+func InstallWebhooksAs(ctx context.Context, c client.Client, path, name, prefix, hostPort string, ca []byte) ([]client.Object, error) {
 	mutating, validating, err := WebhookConfigs(path)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if name != "" {
+		mutating.Name, validating.Name = name, name
+	}
+	retarget := func(conds []admissionregistrationv1.MatchCondition) {
+		for i := range conds {
+			conds[i].Expression = strings.ReplaceAll(conds[i].Expression, deadline.DefaultPrefix+"/", prefix+"/")
+		}
 	}
 	for i := range mutating.Webhooks {
 		PointAt(&mutating.Webhooks[i].ClientConfig, hostPort, ca)
+		retarget(mutating.Webhooks[i].MatchConditions)
 	}
 	for i := range validating.Webhooks {
 		PointAt(&validating.Webhooks[i].ClientConfig, hostPort, ca)
+		retarget(validating.Webhooks[i].MatchConditions)
 	}
 	// Validating first: by the time the mutating one answers (what
 	// WaitWebhookActive sees), the validating one has had longer to load.
-	for _, obj := range []client.Object{validating, mutating} {
+	objs := []client.Object{validating, mutating}
+	for _, obj := range objs {
 		if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
-			return err
+			return nil, err
 		}
 		if err := c.Create(ctx, obj); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return objs, nil
 }
 
-// WaitWebhookActive waits until the API server calls the mutating webhook: a
-// server-side dry run (nothing is stored) of a pod whose deadline passed an
-// hour ago is refused with our message. The API server loads new
+// WaitWebhookActive waits until the API server calls the mutating webhook of
+// the annotations of prefix: a server-side dry run (nothing is stored) of a
+// pod whose deadline passed an hour ago is refused with our message. The API server loads new
 // configurations asynchronously, so pods created right away could slip by.
-func WaitWebhookActive(ctx context.Context, c client.Client, timeout time.Duration) error {
+func WaitWebhookActive(ctx context.Context, c client.Client, prefix string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last error
@@ -115,7 +136,7 @@ func WaitWebhookActive(ctx context.Context, c client.Client, timeout time.Durati
 				GenerateName: "webhook-probe-",
 				Namespace:    "default",
 				Annotations: map[string]string{
-					deadline.NewKeys(deadline.DefaultPrefix).Deadline: deadline.Format(time.Now().Add(-time.Hour)),
+					deadline.NewKeys(prefix).Deadline: deadline.Format(time.Now().Add(-time.Hour)),
 				},
 			},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "base", Image: "alpine:3.20"}}},
