@@ -5,7 +5,7 @@
 #
 # make image builds the same image without Docker (release/build-image: same
 # binary, a from-scratch base instead of distroless, plus an SBOM).
-# The build command uses the Makefile's BUILD_FLAGS; test/dockerfile_test.go
+# The build command uses the Makefile's BUILD_FLAGS; test/static/dockerfile_test.go
 # checks that they stay equal, that base images are pinned and that the final
 # stage has no shell, and builds the binary with these flags.
 

@@ -1,7 +1,6 @@
 package deadline
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -147,9 +146,13 @@ func (k Keys) Values(annotations map[string]string) Values {
 	return Values{Deadline: annotations[k.Deadline], Timeout: annotations[k.Timeout]}
 }
 
-// Present reports whether either annotation has a value.
-func (v Values) Present() bool {
-	return v.Deadline != "" || v.Timeout != ""
+// Carries reports whether a pod with these annotations carries a deadline:
+// either deadline annotation has a value (an empty one is no deadline). It is
+// the one definition: the sweeper watches such pods, the webhooks judge them,
+// and the chart's CEL matchCondition (apd.carriesDeadline) sends exactly
+// these to the webhooks (test/static/chart_cel_test.go holds the two equal).
+func (k Keys) Carries(annotations map[string]string) bool {
+	return annotations[k.Deadline] != "" || annotations[k.Timeout] != ""
 }
 
 // Resolved is the execution deadline a pod carries, resolved from its
@@ -238,24 +241,6 @@ func (k Keys) ParseTimeoutAnnotation(v string) (d time.Duration, present bool, e
 		return 0, false, &AnnotationError{Key: k.Timeout, Value: v, Reason: reason, Forms: TimeoutForms}
 	}
 	return d, true, nil
-}
-
-// Parse parses an execution-deadline value (see DeadlineForms).
-func Parse(v string) (time.Time, error) {
-	t, reason := parseDeadline(v)
-	if reason != "" {
-		return time.Time{}, errors.New(reason)
-	}
-	return t, nil
-}
-
-// ParseTimeout parses an execution-timeout value (see TimeoutForms).
-func ParseTimeout(v string) (time.Duration, error) {
-	d, reason := parseTimeout(v)
-	if reason != "" {
-		return 0, errors.New(reason)
-	}
-	return d, nil
 }
 
 // Format is the stamped form of a deadline: RFC 3339 in UTC, with a fraction

@@ -58,7 +58,7 @@ func TestParseDeadline(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, err := Parse(tc.value)
+			got, err := deadlineValue(tc.value)
 			if tc.err != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.err)
@@ -135,7 +135,7 @@ func TestParseTimeout(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, err := ParseTimeout(tc.value)
+			got, err := timeoutValue(tc.value)
 			if tc.err != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.err)
@@ -264,7 +264,7 @@ func TestFormat(t *testing.T) {
 	assert.Equal(t, "2026-05-20T10:15:30Z", Format(at))
 	assert.Equal(t, "2026-05-20T10:15:30.123Z", Format(at.Add(123*time.Millisecond)))
 	// The stamped form parses back to the same instant.
-	back, err := Parse(Format(at.Add(1)))
+	back, err := deadlineValue(Format(at.Add(1)))
 	require.NoError(t, err)
 	assert.True(t, back.Equal(at.Add(1)))
 }
@@ -273,10 +273,31 @@ func TestValues(t *testing.T) {
 	k := NewKeys(DefaultPrefix)
 	v := k.Values(map[string]string{k.Deadline: "1779272130", k.Timeout: "30s", k.ClampedFrom: "unset", "other": "x"})
 	assert.Equal(t, Values{Deadline: "1779272130", Timeout: "30s"}, v)
-	assert.True(t, v.Present())
-	assert.False(t, k.Values(nil).Present())
-	// An empty value is no deadline, whether or not the key is there.
-	assert.False(t, k.Values(map[string]string{k.Deadline: "", k.Timeout: ""}).Present())
+}
+
+func TestCarries(t *testing.T) {
+	k := NewKeys(DefaultPrefix)
+	for name, tc := range map[string]struct {
+		annotations map[string]string
+		want        bool
+	}{
+		"none":                 {nil, false},
+		"unrelated":            {map[string]string{"other": "x", k.ClampedFrom: "unset"}, false},
+		"deadline":             {map[string]string{k.Deadline: "1779272130"}, true},
+		"timeout":              {map[string]string{k.Timeout: "30s"}, true},
+		"malformed still asks": {map[string]string{k.Timeout: "soon"}, true},
+		// An empty value is no deadline, whether or not the key is there.
+		"both empty":          {map[string]string{k.Deadline: "", k.Timeout: ""}, false},
+		"empty and a timeout": {map[string]string{k.Deadline: "", k.Timeout: "30s"}, true},
+		"another prefix":      {map[string]string{"other.example.com/execution-timeout": "30s"}, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.want, k.Carries(tc.annotations))
+			// Resolve agrees: without a value there is nothing to resolve.
+			_, ok, errs := k.Resolve(k.Values(tc.annotations), time.Unix(1779272100, 0))
+			assert.Equal(t, tc.want, ok || len(errs) > 0)
+		})
+	}
 }
 
 func TestCreationAnchor(t *testing.T) {
@@ -302,4 +323,22 @@ func TestProtectedCoversEveryKey(t *testing.T) {
 	for _, key := range protected {
 		assert.True(t, strings.HasPrefix(key, "p.example.com/"), key)
 	}
+}
+
+// timeoutValue and deadlineValue are parseTimeout and parseDeadline with the
+// reason as an error, for the tests of the accepted forms.
+func timeoutValue(v string) (time.Duration, error) {
+	d, reason := parseTimeout(v)
+	if reason != "" {
+		return 0, errors.New(reason)
+	}
+	return d, nil
+}
+
+func deadlineValue(v string) (time.Time, error) {
+	t, reason := parseDeadline(v)
+	if reason != "" {
+		return time.Time{}, errors.New(reason)
+	}
+	return t, nil
 }

@@ -16,12 +16,12 @@ func FuzzParseDeadline(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		at, err := Parse(v)
+		at, err := deadlineValue(v)
 		if err != nil {
 			return
 		}
 		// Whatever is accepted survives the stamped form exactly.
-		back, err := Parse(Format(at))
+		back, err := deadlineValue(Format(at))
 		if err != nil || !back.Equal(at) {
 			t.Fatalf("%q -> %s -> %q: %v", v, at, Format(at), err)
 		}
@@ -33,7 +33,7 @@ func FuzzParseTimeout(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		d, err := ParseTimeout(v)
+		d, err := timeoutValue(v)
 		if err != nil {
 			return
 		}

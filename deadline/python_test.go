@@ -29,7 +29,7 @@ func TestPythonProducedValues(t *testing.T) {
 	}
 	for name, tc := range deadlines {
 		t.Run("deadline/"+name, func(t *testing.T) {
-			got, err := Parse(tc.value)
+			got, err := deadlineValue(tc.value)
 			require.NoError(t, err, tc.python)
 			assert.True(t, tc.want.Equal(got), "%s = %q: got %s, want %s", tc.python, tc.value, got, tc.want)
 		})
@@ -49,7 +49,7 @@ func TestPythonProducedValues(t *testing.T) {
 	}
 	for name, tc := range timeouts {
 		t.Run("timeout/"+name, func(t *testing.T) {
-			got, err := ParseTimeout(tc.value)
+			got, err := timeoutValue(tc.value)
 			require.NoError(t, err, tc.python)
 			assert.Equal(t, tc.want, got, "%s = %q", tc.python, tc.value)
 		})
@@ -57,11 +57,11 @@ func TestPythonProducedValues(t *testing.T) {
 
 	// A negative timedelta prints a negative day and a positive clock
 	// ("-1 day, 23:59:30" is minus 30 seconds): refused, not read as a day.
-	_, err := ParseTimeout("-1 day, 23:59:30")
+	_, err := timeoutValue("-1 day, 23:59:30")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "negative")
 	// A naive datetime (no tzinfo) has no offset: refused with a hint.
-	_, err = Parse("2026-05-20T10:15:30.123456")
+	_, err = deadlineValue("2026-05-20T10:15:30.123456")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no UTC offset")
 }

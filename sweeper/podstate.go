@@ -25,8 +25,9 @@ var identityLabels = []string{"dag_id", "task_id", "run_id", "try_number", "map_
 type podState struct {
 	namespace, name string
 	uid             types.UID
-	// tracked says whether either deadline annotation is present at all;
-	// pod is only filled when it is.
+	// tracked says whether the pod carries a deadline (deadline.Keys.Carries:
+	// the webhooks' definition too); pod is only filled when it does or has
+	// a try to check.
 	tracked bool
 	pod     Pod
 	// who names the Airflow task for event messages (identity).
@@ -68,10 +69,9 @@ func toState(keys deadline.Keys, exclude ...string) toolscache.TransformFunc {
 		if excluded[ns] {
 			return s, nil // identity only: never reconciled
 		}
-		_, hasD := pod.Annotations[keys.Deadline]
-		_, hasT := pod.Annotations[keys.Timeout]
+		carries := keys.Carries(pod.Annotations)
 		t, hasTry := TryOf(pod.Annotations, keys)
-		if !hasD && !hasT && !hasTry {
+		if !carries && !hasTry {
 			return s, nil // neither reconciled nor checked against Airflow
 		}
 		// Read once for both uses: the transform runs on every pod event.
@@ -79,7 +79,7 @@ func toState(keys deadline.Keys, exclude ...string) toolscache.TransformFunc {
 		if hasTry {
 			s.try = &t // checked against Airflow (TryCheck), deadline or not
 		}
-		s.tracked = hasD || hasT // reconciled for its deadline
+		s.tracked = carries // reconciled for its deadline
 		return s, nil
 	}
 }

@@ -29,7 +29,6 @@ func TestPodStateHoldsWhatDecideReads(t *testing.T) {
 		"timeout only":    newPod(annotations(map[string]string{keys.Timeout: "30s"})),
 		"both":            newPod(annotations(map[string]string{keys.Timeout: "30s", keys.Deadline: "1779271300"})),
 		"malformed":       newPod(annotations(map[string]string{keys.Timeout: "soon"})),
-		"empty":           newPod(annotations(map[string]string{keys.Deadline: ""})),
 	}
 	for name, full := range shapes {
 		t.Run(name, func(t *testing.T) {
@@ -55,6 +54,10 @@ func TestPodStateHoldsWhatDecideReads(t *testing.T) {
 }
 
 func TestPodStateWithoutDeadlineIsIdentityOnly(t *testing.T) {
+	// Empty values are no deadline (deadline.Keys.Carries), as for the
+	// webhooks and the chart's matchCondition.
+	empty := state(t, newPod(annotations(map[string]string{keys.Deadline: "", keys.Timeout: ""}), started(created), ads(5)))
+	assert.Equal(t, &podState{namespace: "airflow", name: "load-abc", uid: "uid-1"}, empty)
 	s := state(t, newPod(annotations(map[string]string{"other": "x"}), started(created), ads(5)))
 	assert.Equal(t, &podState{namespace: "airflow", name: "load-abc", uid: "uid-1"}, s)
 	assert.False(t, s.enforced(cfg))

@@ -73,9 +73,10 @@ type Mutation struct {
 // activeDeadlineSeconds to the remaining budget, stamp the absolute deadline
 // when a timeout was given, refuse a pod whose deadline has passed.
 func DecideMutation(pod Pod, now time.Time, cfg Config) Mutation {
-	d, r, verdict, done := admitCreate(pod, now, cfg)
-	if done {
-		return Mutation{Result: verdict.Result, Denial: verdict.Denial, Deadline: d.At}
+	a := admitCreate(pod, now, cfg)
+	d, r := a.deadline, a.seconds
+	if a.done != nil {
+		return Mutation{Result: a.done.Result, Denial: a.done.Denial, Deadline: d.At}
 	}
 
 	m := Mutation{Result: ResultUnchanged, Deadline: d.At}
@@ -129,22 +130,33 @@ func (m *Mutation) set(key, value string, cond bool) {
 	m.Annotations[key] = value
 }
 
-// admitCreate is what both webhooks decide first about a created pod: done
-// with a verdict when the pod asks for no deadline, has a malformed
-// annotation or is already late; otherwise its deadline d and the r seconds
-// left.
-func admitCreate(pod Pod, now time.Time, cfg Config) (d deadline.Resolved, r int64, verdict Validation, done bool) {
-	d, ok, errs := cfg.Keys.Resolve(cfg.Keys.Values(pod.Annotations), now)
-	switch {
-	case len(errs) > 0:
-		return d, 0, Validation{Result: ResultInvalid, Denial: annotationErrors(errs).ToAggregate().Error()}, true
-	case !ok:
-		return d, 0, Validation{Result: ResultUnchanged}, true
+// created is what both webhooks decide first about a created pod.
+type created struct {
+	// done is the verdict when the webhooks are done with the pod: it
+	// carries no deadline, has a malformed annotation or is already late.
+	// Nil: go on with deadline and seconds.
+	done *Validation
+	// deadline is the pod's deadline (zero when it has none or an annotation
+	// is malformed).
+	deadline deadline.Resolved
+	// seconds is the activeDeadlineSeconds the pod is admitted with
+	// (AdmissionSeconds).
+	seconds int64
+}
+
+// admitCreate decides what both webhooks decide first about a created pod.
+func admitCreate(pod Pod, now time.Time, cfg Config) created {
+	if !cfg.Keys.Carries(pod.Annotations) {
+		return created{done: &Validation{Result: ResultUnchanged}}
 	}
-	if r = deadline.RemainingSeconds(d.At, now); r <= 0 {
-		return d, r, Validation{Result: ResultDenied, Denial: LateMessage(d.At, now)}, true
+	d, _, errs := cfg.Keys.Resolve(cfg.Keys.Values(pod.Annotations), now)
+	if len(errs) > 0 {
+		return created{done: &Validation{Result: ResultInvalid, Denial: annotationErrors(errs).ToAggregate().Error()}}
 	}
-	return d, AdmissionSeconds(d.At, now), Validation{}, false
+	if deadline.RemainingSeconds(d.At, now) <= 0 {
+		return created{done: &Validation{Result: ResultDenied, Denial: LateMessage(d.At, now)}, deadline: d}
+	}
+	return created{deadline: d, seconds: AdmissionSeconds(d.At, now)}
 }
 
 // LateMessage is the denial for a pod created after its deadline. KPO does not
@@ -166,10 +178,11 @@ type Validation struct {
 // parse and activeDeadlineSeconds fits the remaining budget (within
 // cfg.Tolerance), whatever other mutating webhooks did after ours.
 func ValidateCreate(pod Pod, now time.Time, cfg Config) Validation {
-	d, r, verdict, done := admitCreate(pod, now, cfg)
-	if done {
-		return verdict
+	a := admitCreate(pod, now, cfg)
+	if a.done != nil {
+		return *a.done
 	}
+	d, r := a.deadline, a.seconds
 	limit := AdmissionSeconds(d.At.Add(cfg.Tolerance), now)
 	path := field.NewPath("spec", "activeDeadlineSeconds")
 	switch ads := pod.ActiveDeadlineSeconds; {

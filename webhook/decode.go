@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -15,25 +16,28 @@ import (
 
 var podKind = metav1.GroupVersionKind{Group: "", Version: "v1", Kind: "Pod"}
 
-// checkRequest answers the requests that are not ours to judge: nil means
-// the request is a Pod of one of the given operations and should be decided.
-func checkRequest(req admission.Request, operations ...admissionv1.Operation) *admission.Response {
+// checkRequest sorts out the requests that are not ours to judge before a
+// pod is decoded: judge is true for a Pod of one of the given operations.
+// Otherwise the request is answered at once (unjudged): allowed, or refused
+// as a bad request when err says why.
+func checkRequest(req admission.Request, operations ...admissionv1.Operation) (judge bool, err error) {
 	if req.SubResource != "" {
 		// pods/status, pods/binding, ... carry no deadline of their own.
-		resp := admission.Allowed("")
-		return &resp
+		return false, nil
 	}
 	if req.Kind != podKind {
-		resp := admission.Errored(http.StatusBadRequest, fmt.Errorf("expected a v1 Pod, got %s", req.Kind.String()))
-		return &resp
+		return false, fmt.Errorf("expected a v1 Pod, got %s", req.Kind.String())
 	}
-	for _, op := range operations {
-		if req.Operation == op {
-			return nil
-		}
+	return slices.Contains(operations, req.Operation), nil
+}
+
+// unjudged is the answer to a request checkRequest did not pass on, with its
+// result for the metrics.
+func unjudged(err error) (admission.Response, Result) {
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err), ResultError
 	}
-	resp := admission.Allowed("")
-	return &resp
+	return admission.Allowed(""), ResultUnchanged
 }
 
 // Pod is the part of a Pod that admission reads: every decision is a function

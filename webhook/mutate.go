@@ -36,8 +36,8 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 }
 
 func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.Response, Result) {
-	if resp := checkRequest(req, admissionv1.Create); resp != nil {
-		return *resp, resultOf(*resp)
+	if judge, err := checkRequest(req, admissionv1.Create); !judge {
+		return unjudged(err)
 	}
 	pod, err := decodePod(req.Object)
 	if err != nil {
@@ -61,14 +61,6 @@ func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.
 		}
 	}
 	return resp, d.Result
-}
-
-// resultOf classifies the answers checkRequest gives on its own.
-func resultOf(resp admission.Response) Result {
-	if resp.Allowed {
-		return ResultUnchanged
-	}
-	return ResultError
 }
 
 // NewMutatingWebhook is the mutating webhook as served at MutatePath.

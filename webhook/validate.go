@@ -34,8 +34,8 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 	if req.SubResource != "" {
 		check = checkSubresource
 	}
-	if resp := check(req, admissionv1.Create, admissionv1.Update); resp != nil {
-		return *resp, resultOf(*resp)
+	if judge, err := check(req, admissionv1.Create, admissionv1.Update); !judge {
+		return unjudged(err)
 	}
 	pod, err := decodePod(req.Object)
 	if err != nil {
@@ -69,21 +69,20 @@ const bindingSubresource = "binding"
 
 // podWritingSubresources write a whole Pod, metadata included: the API
 // server keeps the annotations an UPDATE of pods/status sends (shown by
-// test/deputy_test.go), so each is one more way to change ours after create.
+// test/controlplane/deputy_test.go), so each is one more way to change ours after create.
 var podWritingSubresources = map[string]bool{"status": true, "ephemeralcontainers": true, "resize": true}
 
-// checkSubresource answers the subresource requests that are not ours to
-// judge: nil means judge it (an UPDATE of a subresource that writes the Pod,
-// or a CREATE of pods/binding).
-func checkSubresource(req admission.Request, _ ...admissionv1.Operation) *admission.Response {
+// checkSubresource is checkRequest for subresources: judge an UPDATE of a
+// subresource that writes the Pod, or a CREATE of pods/binding; allow the
+// rest.
+func checkSubresource(req admission.Request, _ ...admissionv1.Operation) (judge bool, err error) {
 	switch {
 	case req.SubResource == bindingSubresource && req.Operation == admissionv1.Create:
-		return nil
+		return true, nil
 	case podWritingSubresources[req.SubResource] && req.Operation == admissionv1.Update && req.Kind == podKind:
-		return nil
+		return true, nil
 	}
-	resp := admission.Allowed("")
-	return &resp
+	return false, nil
 }
 
 // NewValidatingWebhook is the validating webhook as served at ValidatePath.

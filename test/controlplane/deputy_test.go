@@ -135,7 +135,7 @@ func TestRBACUpdaterCannotDecideDeadlines(t *testing.T) {
 				{"add an identity", map[string]any{keys.DagID: "etl"}, annotation(keys.DagID) + `cannot be added by an update`},
 			}
 		} else {
-			at, err := deadline.Parse(stamped)
+			at, err := time.Parse(time.RFC3339Nano, stamped)
 			require.NoError(t, err)
 			extended := deadline.Format(at.Add(time.Hour))
 			attempts = []attempt{
@@ -194,7 +194,7 @@ func TestRBACUpdaterCannotDecideDeadlines(t *testing.T) {
 	pendingControl := owned("owner-pending", map[string]string{timeoutKey: "3s"}, nil, corev1.PodPending)
 	runningControl := owned("owner-running", map[string]string{timeoutKey: "3s"}, nil, corev1.PodRunning)
 	for _, c := range []*corev1.Pod{pendingControl, runningControl} {
-		at, err := deadline.Parse(c.Annotations[deadlineKey])
+		at, err := time.Parse(time.RFC3339Nano, c.Annotations[deadlineKey])
 		require.NoError(t, err)
 		require.True(t, at.After(furthest), "the owner's deadline %s falls after the user's %s", at, furthest)
 	}

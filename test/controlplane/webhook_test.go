@@ -72,7 +72,7 @@ func TestWebhookClampsKPOPod(t *testing.T) {
 	require.NotNil(t, created.Spec.ActiveDeadlineSeconds)
 	assert.InDelta(t, 20, *created.Spec.ActiveDeadlineSeconds, 1, "activeDeadlineSeconds clamped to the 20s budget")
 	assert.Equal(t, "3600", created.Annotations[keys.ClampedFrom])
-	stamped, err := deadline.Parse(created.Annotations[deadlineKey])
+	stamped, err := time.Parse(time.RFC3339Nano, created.Annotations[deadlineKey])
 	require.NoError(t, err, "the webhook stamps the absolute deadline")
 	assert.Equal(t, deadline.Format(stamped), created.Annotations[deadlineKey], "stamped in RFC 3339 UTC")
 	assert.False(t, stamped.Before(before.Add(20*time.Second).Truncate(time.Millisecond)))
@@ -148,7 +148,7 @@ func TestWebhookGuardsUpdates(t *testing.T) {
 		_, err := cs.CoreV1().Pods(ns).Patch(ctx, created.Name, types.MergePatchType, []byte(body), metav1.PatchOptions{})
 		return err
 	}
-	stamped, err := deadline.Parse(created.Annotations[deadlineKey])
+	stamped, err := time.Parse(time.RFC3339Nano, created.Annotations[deadlineKey])
 	require.NoError(t, err)
 
 	err = patch(`{"metadata":{"annotations":{"` + deadlineKey + `":"` + deadline.Format(stamped.Add(time.Hour)) + `"}}}`)

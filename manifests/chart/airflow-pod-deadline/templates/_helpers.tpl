@@ -165,7 +165,8 @@ airflow-pod-deadline-sweeper
 {{/*
 CEL: the object (.obj: "object" or "oldObject") carries one of the annotation
 keys (.keys) with a non-empty value. An empty value means "no deadline", so
-such pods are not sent to the webhook.
+such pods are not sent to the webhook. The binary's deadline.Keys.Carries
+(test/static/chart_cel_test.go holds the two equal).
 */}}
 {{- define "apd.carriesDeadline" -}}
 {{- $o := .obj -}}
@@ -176,7 +177,7 @@ has({{ $o }}.metadata.annotations) && (
 
 {{/*
 The annotation keys only a pod's creator may set, comma-separated: the
-binary's deadline.Keys.Protected (test/chart_test.go keeps them equal). An
+binary's deadline.Keys.Protected (test/static/chart_checks_test.go keeps them equal). An
 UPDATE that carries one on either side is sent to the validating webhook,
 which refuses adding, changing or removing any of them.
 */}}
