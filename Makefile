@@ -119,7 +119,7 @@ perf-smoke: bin-tools
 ## faults: the fault tests of docs/reliability.md at five times the load
 ## `make test` runs them with.
 faults: bin-tools
-	APD_FAULT_SCALE=5 $(GO) test -count=1 -v -run 'TestFault|TestSelfManagedRotation' ./test/ 2>&1 | grep -v '^{'
+	APD_FAULT_SCALE=5 $(GO) test -count=1 -v -run 'TestFault|TestSelfManagedRotation' ./test/controlplane/ 2>&1 | grep -v '^{'
 
 clean:
 	rm -f $(BINARY)
