@@ -95,9 +95,12 @@ func InstallWebhooksAs(ctx context.Context, c client.Client, path, name, prefix,
 	if name != "" {
 		mutating.Name, validating.Name = name, name
 	}
+	// The keys are CEL string literals: 'airflow-pod-deadline.io/...'. The
+	// quote keeps a rendering for another prefix that ends in the default
+	// one (rbac.airflow-pod-deadline.io) as it is.
 	retarget := func(conds []admissionregistrationv1.MatchCondition) {
 		for i := range conds {
-			conds[i].Expression = strings.ReplaceAll(conds[i].Expression, deadline.DefaultPrefix+"/", prefix+"/")
+			conds[i].Expression = strings.ReplaceAll(conds[i].Expression, "'"+deadline.DefaultPrefix+"/", "'"+prefix+"/")
 		}
 	}
 	for i := range mutating.Webhooks {
