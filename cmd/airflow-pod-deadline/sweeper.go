@@ -40,12 +40,13 @@ func setupSweeper(mgr ctrl.Manager, opts *options, keys deadline.Keys) error {
 	// One check per Airflow instance, each polling on its own: a slow or
 	// failing Airflow does not delay the others, and each judges only the
 	// pods stamped with its own instance name.
-	bad := func(flag, format string, args ...any) {
-		err = errors.Join(err, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
-	}
-	instances := opts.airflow.instances(bad)
-	if err != nil {
-		return err // validate reported it already
+	var bad []error
+	instances := opts.airflow.instances(func(flag, format string, args ...any) {
+		bad = append(bad, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	})
+	if len(bad) > 0 {
+		// validate refused these already; never serve a partial list.
+		return errors.Join(bad...)
 	}
 	for _, in := range instances {
 		api, err := in.client(opts.airflow.timeout)
