@@ -27,6 +27,10 @@ const (
 // maxNote is the events.k8s.io/v1 limit on an event's note.
 const maxNote = 1024
 
+// identityLabels are the KPO labels event messages name the task by, in the
+// order they are printed.
+var identityLabels = []string{"dag_id", "task_id", "run_id", "try_number", "map_index"}
+
 // identity names the Airflow task from KPO's labels: "(dag_id=etl task_id=load
 // run_id=... try_number=2)", or "" for a pod without them.
 func identity(pod *corev1.Pod) string {

@@ -14,10 +14,6 @@ import (
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
-// identityLabels are the KPO labels event messages name the task by, in the
-// order they are printed.
-var identityLabels = []string{"dag_id", "task_id", "run_id", "try_number", "map_index"}
-
 // podState is all the sweeper keeps of a pod between events. The sweeper
 // watches every pod in scope (annotations cannot be selected on), so on a big
 // cluster this is its memory: a corev1.Pod struct alone is 1.2 KiB before any

@@ -3,6 +3,7 @@ package sweeper
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -168,4 +169,54 @@ func TestTryCheckDryRun(t *testing.T) {
 	assert.True(t, exists)
 	require.Len(t, rec.Events, 1, "reported once")
 	assert.Contains(t, <-rec.Events, "Would delete")
+}
+
+// TestTryChecksPerInstance runs one check per served instance over one pod
+// store, as the binary does: each asks its own Airflow about its own pods
+// only, a try missing from its complete answer ends only its own pods, and
+// the pods of an instance no check serves are never judged.
+func TestTryChecksPerInstance(t *testing.T) {
+	gone := func() *fakeAPI { // a complete answer without any task instance
+		return &fakeAPI{complete: true, dags: map[string]bool{"etl": true}}
+	}
+	failing := func() *fakeAPI {
+		return &fakeAPI{err: &airflowapi.Error{Kind: airflowapi.KindHTTP, Status: 500, Err: errors.New("boom")}}
+	}
+	pods := []*corev1.Pod{
+		tryPod("prod-a", "prod", "a", 1, created),
+		tryPod("prod-b", "prod", "b", 1, created),
+		tryPod("staging-a", "staging", "a", 1, created),
+		tryPod("dev-a", "dev", "a", 1, created),
+	}
+	for name, tc := range map[string]struct {
+		prod, staging *fakeAPI
+		ended         []string
+	}{
+		"both answer: each ends its own":            {prod: gone(), staging: gone(), ended: []string{"prod-a", "prod-b", "staging-a"}},
+		"staging fails: prod's end, staging's stay": {prod: gone(), staging: failing(), ended: []string{"prod-a", "prod-b"}},
+		"prod fails: staging's end, prod's stay":    {prod: failing(), staging: gone(), ended: []string{"staging-a"}},
+		"prod's a is live": {
+			prod: &fakeAPI{complete: true, dags: map[string]bool{"etl": true}, tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{
+				key("a"): {TaskKey: key("a"), State: "running", TryNumber: 1},
+			}},
+			staging: gone(), ended: []string{"prod-b", "staging-a"},
+		},
+		"both fail: nothing ends": {prod: failing(), staging: failing()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			prod, c, _ := setup(t, tc.prod, false, pods...)
+			staging := &TryCheck{R: prod.R, API: tc.staging, Config: TryConfig{Instance: "staging", Grace: prod.Config.Grace}, Interval: prod.Interval}
+			prod.Poll(context.Background())
+			staging.Poll(context.Background())
+
+			require.Len(t, tc.prod.asked, 1)
+			assert.ElementsMatch(t, []airflowapi.TaskKey{key("a"), key("b")}, tc.prod.asked[0], "prod is asked about prod's tries only")
+			require.Len(t, tc.staging.asked, 1)
+			assert.Equal(t, []airflowapi.TaskKey{key("a")}, tc.staging.asked[0], "staging is asked about staging's try only")
+			for _, p := range pods {
+				_, exists := podNow(t, c, p.Name)
+				assert.Equal(t, !slices.Contains(tc.ended, p.Name), exists, "%s: ended %v", p.Name, !exists)
+			}
+		})
+	}
 }

@@ -18,19 +18,22 @@ const (
 	EndedDryRun  = "dry_run"
 )
 
+// The Airflow instance is the label airflow_instance, not instance:
+// Prometheus sets instance on every scraped series (the target's address)
+// and, without honor_labels, renames a scraped instance to exported_instance.
 var (
 	tryChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "airflow_pod_deadline_airflow_checks_total",
 		Help: "Try checks (one per poll with tracked pods) by Airflow instance and result: ok (Airflow answered), error (nothing was ended).",
-	}, []string{"instance", "result"})
+	}, []string{"airflow_instance", "result"})
 	tryAPIErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "airflow_pod_deadline_airflow_api_errors_total",
 		Help: "Failed Airflow API calls of the try check by instance and kind: auth (401 after a fresh token, 403, unreadable credentials), timeout, network, http (other non-2xx), parse.",
-	}, []string{"instance", "kind"})
+	}, []string{"airflow_instance", "kind"})
 	tryEnded = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "airflow_pod_deadline_airflow_pods_ended_total",
 		Help: "Pods the try check ended because Airflow reported their try over, by instance and action: lowered (activeDeadlineSeconds, the kubelet stops it), deleted (never started, or not stopped by the kubelet), dry_run (would have).",
-	}, []string{"instance", "action"})
+	}, []string{"airflow_instance", "action"})
 )
 
 func init() {

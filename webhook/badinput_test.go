@@ -224,7 +224,7 @@ func badInputs() map[string]badInput {
 			body: withOpts(readablePod, reviewOpts{}), want: readable()},
 		"0 reference: deadline passed 12s ago": {
 			body: annotated(map[string]string{dk: "2026-05-20T09:59:48Z"}),
-			want: both(deny("execution deadline 2026-05-20T09:59:48Z passed 12s ago; the task has exceeded its execution_timeout"))},
+			want: both(deny("execution deadline 2026-05-20T09:59:48Z passed 12s ago; the task has exceeded its execution_timeout or its DAG run's dagrun_timeout"))},
 
 		// --- execution-deadline values ---
 		"deadline: bad RFC 3339 (hour 25)": {

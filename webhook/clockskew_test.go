@@ -192,7 +192,7 @@ func TestClockSkewBetweenReplicas(t *testing.T) {
 		require.Equal(t, int64(1), *m.ActiveDeadlineSeconds)
 		v := webhook.ValidateCreate(admissionOf(admitted(pod, m)), webhookNow.Add(1500*time.Millisecond), skewCfg)
 		assert.Equal(t, webhook.ResultDenied, v.Result)
-		assert.Equal(t, "execution deadline 2026-05-20T10:00:01Z passed 0.5s ago; the task has exceeded its execution_timeout", v.Denial)
+		assert.Equal(t, "execution deadline 2026-05-20T10:00:01Z passed 0.5s ago; the task has exceeded its execution_timeout or its DAG run's dagrun_timeout", v.Denial)
 	})
 }
 

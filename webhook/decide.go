@@ -161,9 +161,11 @@ func admitCreate(pod Pod, now time.Time, cfg Config) created {
 
 // LateMessage is the denial for a pod created after its deadline. KPO does not
 // retry a 403: the task fails at once, and its log shows this message inside
-// the API server's answer to the create.
+// the API server's answer to the create. The policy stamps the earlier of the
+// try's execution_timeout and its DAG run's dagrun_timeout, and the pod does
+// not say which one it was: the message names both.
 func LateMessage(at, now time.Time) string {
-	return fmt.Sprintf("execution deadline %s passed %s ago; the task has exceeded its execution_timeout",
+	return fmt.Sprintf("execution deadline %s passed %s ago; the task has exceeded its execution_timeout or its DAG run's dagrun_timeout",
 		deadline.Format(at), deadline.FormatLateness(now.Sub(at)))
 }
 

@@ -72,7 +72,7 @@ func TestDecideMutation(t *testing.T) {
 		"late by 12 seconds": {
 			pod: pod(ptr.To[int64](3600), map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}), now: deadline.Add(12 * time.Second),
 			result: ResultDenied,
-			denial: "execution deadline 2026-05-20T10:00:20Z passed 12s ago; the task has exceeded its execution_timeout"},
+			denial: "execution deadline 2026-05-20T10:00:20Z passed 12s ago; the task has exceeded its execution_timeout or its DAG run's dagrun_timeout"},
 		"deadline exactly now is late": {
 			pod: pod(nil, map[string]string{k.Deadline: "2026-05-20T10:00:20Z"}), now: deadline,
 			result: ResultDenied, denial: "passed 0.0s ago"},

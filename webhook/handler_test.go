@@ -156,7 +156,7 @@ func TestMutatorAnswers(t *testing.T) {
 			body: func(t testing.TB) []byte {
 				return reviewBody(t, mustJSON(t, kpoPod(map[string]string{k.Deadline: "2026-05-20T09:59:48Z"}, nil)), reviewOpts{})
 			},
-			code: 403, message: "execution deadline 2026-05-20T09:59:48Z passed 12s ago; the task has exceeded its execution_timeout", result: ResultDenied},
+			code: 403, message: "execution deadline 2026-05-20T09:59:48Z passed 12s ago; the task has exceeded its execution_timeout or its DAG run's dagrun_timeout", result: ResultDenied},
 		"late dry-run is denied the same": {
 			body: func(t testing.TB) []byte {
 				return reviewBody(t, mustJSON(t, kpoPod(map[string]string{k.Deadline: "2026-05-20T09:59:48Z"}, nil)), reviewOpts{dryRun: true})

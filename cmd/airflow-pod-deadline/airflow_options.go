@@ -2,83 +2,212 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/airflowapi"
 )
 
-// airflowOptions configure the try check (off unless --airflow-api-url is
-// set). One Airflow instance per process: several instances need several
-// flag sets (one release of the chart each, see docs/airflow.md).
+// airflowOptions configure the try check, off unless it serves an instance.
+// The single-instance flags (--airflow-api-url, --airflow-instance,
+// --airflow-api-version, --airflow-credentials-dir) give one, as they always
+// did; each --airflow-check gives one more. The poll interval, grace and
+// timeout are common to all.
 type airflowOptions struct {
 	url            string
 	instance       string
 	apiVersion     string
 	credentialsDir string
-	pollInterval   time.Duration
-	grace          time.Duration
-	timeout        time.Duration
+	// checks are the raw --airflow-check values, parsed by instances.
+	checks       checkFlag
+	pollInterval time.Duration
+	grace        time.Duration
+	timeout      time.Duration
+}
+
+// airflowInstance is one Airflow the try check serves.
+type airflowInstance struct {
+	name, url, apiVersion, credentialsDir string
 }
 
 // defaultAirflowInstance is the instance name the policy stamps unless the
 // admin sets one (integrations/airflow).
 const defaultAirflowInstance = "default"
 
+// The flag of an instance given whole, and its keys.
+const (
+	checkFlagName  = "airflow-check"
+	keyInstance    = "instance"
+	keyURL         = "url"
+	keyAPIVersion  = "api-version"
+	keyCredentials = "credentials-dir"
+)
+
+// singleFlags names the single-instance flag of each key, for its errors.
+var singleFlags = map[string]string{
+	keyInstance: "airflow-instance", keyURL: "airflow-api-url", keyAPIVersion: "airflow-api-version", keyCredentials: "airflow-credentials-dir",
+}
+
+// checkFlag collects every --airflow-check; they are parsed in validate, so
+// that every bad value is reported at once, like the other flags'.
+type checkFlag []string
+
+func (c *checkFlag) String() string { return strings.Join(*c, " ") }
+
+func (c *checkFlag) Set(v string) error {
+	*c = append(*c, v)
+	return nil
+}
+
 func (o *airflowOptions) bind(fs *flag.FlagSet) {
-	fs.StringVar(&o.url, "airflow-api-url", "", "Try check: base URL of the Airflow API server (e.g. http://airflow-api-server:8080; no /api/vN). Empty: the try check is off.")
-	fs.StringVar(&o.instance, "airflow-instance", defaultAirflowInstance, "Try check: the Airflow instance name this check serves; it must equal the name the policy stamps (airflow-instance annotation). Pods of other instances are never judged.")
-	fs.StringVar(&o.apiVersion, "airflow-api-version", airflowapi.V2, `Try check: "v2" (Airflow 3, JWT from /auth/token) or "v1" (Airflow 2.x, basic auth).`)
-	fs.StringVar(&o.credentialsDir, "airflow-credentials-dir", "", "Try check: directory holding the files username and password of a read-only Airflow user (a mounted Secret); read again for every token (v2) or request (v1).")
-	fs.DurationVar(&o.pollInterval, "airflow-poll-interval", 10*time.Second, "Try check: how often the leader asks Airflow about the tracked tries (one batched list call per poll).")
+	fs.StringVar(&o.url, "airflow-api-url", "", "Try check: base URL of the Airflow API server (e.g. http://airflow-api-server:8080; no /api/vN) of one instance, named by --airflow-instance. Empty: that instance is not served (--airflow-check may give others).")
+	fs.StringVar(&o.instance, "airflow-instance", defaultAirflowInstance, "Try check: the instance name of --airflow-api-url; it must equal the name the policy stamps (airflow-instance annotation). Pods of instances no check serves are never judged.")
+	fs.StringVar(&o.apiVersion, "airflow-api-version", airflowapi.V2, `Try check: the API of --airflow-api-url: "v2" (Airflow 3, JWT from /auth/token) or "v1" (Airflow 2.x, basic auth).`)
+	fs.StringVar(&o.credentialsDir, "airflow-credentials-dir", "", "Try check: directory holding the files username and password of a read-only user of --airflow-api-url's Airflow (a mounted Secret); read again for every token (v2) or request (v1).")
+	fs.Var(&o.checks, checkFlagName, `Try check: one more Airflow instance, as instance=NAME,url=URL,credentials-dir=DIR[,api-version=v2|v1] (the keys of --airflow-instance, --airflow-api-url, --airflow-credentials-dir, --airflow-api-version; api-version defaults to v2; no commas in values). Repeatable; every instance name once.`)
+	fs.DurationVar(&o.pollInterval, "airflow-poll-interval", 10*time.Second, "Try check: how often the leader asks each Airflow about its tracked tries (one batched list call per instance per poll).")
 	fs.DurationVar(&o.grace, "airflow-grace", 30*time.Second, "Try check: a pod younger than this is never ended by the check (its try may not be visible yet).")
 	fs.DurationVar(&o.timeout, "airflow-timeout", 10*time.Second, "Try check: timeout of each Airflow API request.")
 }
 
-func (o *airflowOptions) enabled() bool { return o.url != "" }
+func (o *airflowOptions) enabled() bool { return o.url != "" || len(o.checks) > 0 }
 
-// validate reports bad values through bad, naming the flag.
-func (o *airflowOptions) validate(bad func(flag, format string, args ...any), sweeper bool) {
+// validate reports bad values through bad, naming the flag (and, for
+// --airflow-check, the instance).
+func (o *airflowOptions) validate(bad badFunc, sweeper bool) {
 	if !o.enabled() {
 		return
 	}
-	if _, err := o.client(); err != nil {
-		bad("airflow-api-url", "%v", err)
-	}
-	if o.apiVersion != airflowapi.V2 && o.apiVersion != airflowapi.V1 {
-		bad("airflow-api-version", "%q is neither %q nor %q", o.apiVersion, airflowapi.V2, airflowapi.V1)
-	}
-	if o.instance == "" {
-		bad("airflow-instance", "must not be empty")
-	}
-	if o.credentialsDir == "" {
-		bad("airflow-credentials-dir", "required with --airflow-api-url")
-	}
-	for _, d := range []struct {
-		flag  string
-		value time.Duration
-	}{{"airflow-poll-interval", o.pollInterval}, {"airflow-timeout", o.timeout}} {
-		if d.value <= 0 {
-			bad(d.flag, "%s is not positive", d.value)
-		}
-	}
+	o.instances(bad)
+	positive(bad, durationFlag{"airflow-poll-interval", o.pollInterval}, durationFlag{"airflow-timeout", o.timeout})
 	if o.grace < 0 {
 		bad("airflow-grace", "%s is negative", o.grace)
 	}
 	if !sweeper {
-		bad("airflow-api-url", "the try check runs in the sweeper: needs --enable-sweeper")
+		flag := "airflow-api-url"
+		if o.url == "" {
+			flag = checkFlagName
+		}
+		bad(flag, "the try check runs in the sweeper: needs --enable-sweeper")
 	}
 }
 
-func (o *airflowOptions) client() (*airflowapi.Client, error) {
-	timeout := o.timeout
-	if timeout <= 0 {
-		timeout = time.Second // reported by validate
+// instances are the Airflows the check serves: the single-instance flags'
+// first (when --airflow-api-url is set), then each --airflow-check in order.
+// Bad values are reported through bad and left out; a name served twice is
+// an error.
+func (o *airflowOptions) instances(bad badFunc) []airflowInstance {
+	var out []airflowInstance
+	seen := map[string]bool{}
+	add := func(in airflowInstance, problems []problem, report func(problem)) {
+		if in.name != "" && seen[in.name] {
+			problems = append(problems, problem{"", "served twice (by --airflow-instance or an earlier --airflow-check): every instance name once"})
+		}
+		for _, p := range problems {
+			report(p)
+		}
+		if len(problems) == 0 {
+			out = append(out, in)
+		}
+		seen[in.name] = true
 	}
-	version := o.apiVersion
+	if o.url != "" {
+		in := airflowInstance{name: o.instance, url: o.url, apiVersion: o.apiVersion, credentialsDir: o.credentialsDir}
+		add(in, in.problems(o.timeout), func(p problem) {
+			flag, ok := singleFlags[p.key]
+			if !ok {
+				flag = "airflow-api-url"
+			}
+			if p.key == keyCredentials {
+				p.msg += " with --airflow-api-url"
+			}
+			bad(flag, "%s", p.msg)
+		})
+	}
+	for _, raw := range o.checks {
+		in, problems := parseCheck(raw)
+		problems = append(problems, in.problems(o.timeout)...)
+		add(in, problems, func(p problem) {
+			detail := p.msg
+			if p.key != "" {
+				detail = p.key + ": " + p.msg
+			}
+			if in.name != "" {
+				bad(checkFlagName, "instance %q: %s", in.name, detail)
+				return
+			}
+			bad(checkFlagName, "%q: %s", raw, detail)
+		})
+	}
+	return out
+}
+
+// problem is one bad value of an instance, by key ("": the whole value).
+type problem struct{ key, msg string }
+
+// parseCheck reads one --airflow-check: comma-separated key=value pairs,
+// each key once; api-version defaults to v2.
+func parseCheck(raw string) (airflowInstance, []problem) {
+	in := airflowInstance{apiVersion: airflowapi.V2}
+	var problems []problem
+	given := map[string]bool{}
+	for _, field := range strings.Split(raw, ",") {
+		k, v, ok := strings.Cut(field, "=")
+		var dst *string
+		switch k {
+		case keyInstance:
+			dst = &in.name
+		case keyURL:
+			dst = &in.url
+		case keyAPIVersion:
+			dst = &in.apiVersion
+		case keyCredentials:
+			dst = &in.credentialsDir
+		}
+		switch {
+		case !ok || dst == nil:
+			problems = append(problems, problem{"", fmt.Sprintf("%q is not one of %s=..., %s=..., %s=..., %s=... (commas separate them)", field, keyInstance, keyURL, keyCredentials, keyAPIVersion)})
+		case given[k]:
+			problems = append(problems, problem{k, "given twice"})
+		default:
+			given[k], *dst = true, v
+		}
+	}
+	return in, problems
+}
+
+// problems lists what is wrong with in's values.
+func (in airflowInstance) problems(timeout time.Duration) []problem {
+	var out []problem
+	if in.name == "" {
+		out = append(out, problem{keyInstance, "must not be empty"})
+	}
+	if in.url == "" {
+		out = append(out, problem{keyURL, "required"})
+	} else if _, err := in.client(timeout); err != nil {
+		out = append(out, problem{keyURL, err.Error()})
+	}
+	if in.apiVersion != airflowapi.V2 && in.apiVersion != airflowapi.V1 {
+		out = append(out, problem{keyAPIVersion, fmt.Sprintf("%q is neither %q nor %q", in.apiVersion, airflowapi.V2, airflowapi.V1)})
+	}
+	if in.credentialsDir == "" {
+		out = append(out, problem{keyCredentials, "required"})
+	}
+	return out
+}
+
+// client is in's API client. A bad version or timeout (reported by
+// problems and validate) is replaced, so that a bad URL is told apart.
+func (in airflowInstance) client(timeout time.Duration) (*airflowapi.Client, error) {
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	version := in.apiVersion
 	if version != airflowapi.V1 {
-		version = airflowapi.V2 // reported by validate
+		version = airflowapi.V2
 	}
 	return airflowapi.New(airflowapi.Config{
-		Instance: o.instance, URL: o.url, Version: version, CredentialsDir: o.credentialsDir, Timeout: timeout,
+		Instance: in.name, URL: in.url, Version: version, CredentialsDir: in.credentialsDir, Timeout: timeout,
 	})
 }

@@ -105,6 +105,24 @@ func (o *options) bind(fs *flag.FlagSet) {
 	o.zap.BindFlags(fs)
 }
 
+// badFunc reports one bad value, naming its flag (without the dashes).
+type badFunc func(flag, format string, args ...any)
+
+// durationFlag is a duration flag's name and value.
+type durationFlag struct {
+	flag  string
+	value time.Duration
+}
+
+// positive reports each duration that is not positive.
+func positive(bad badFunc, ds ...durationFlag) {
+	for _, d := range ds {
+		if d.value <= 0 {
+			bad(d.flag, "%s is not positive", d.value)
+		}
+	}
+}
+
 // validate reports every bad value at once, naming the flag.
 func (o *options) validate() error {
 	var errs []error
@@ -153,14 +171,8 @@ func (o *options) validate() error {
 		if o.webhookConfigName == "" {
 			bad("webhook-configuration-name", "required with --cert-mode=self-managed")
 		}
-		for _, d := range []struct {
-			flag  string
-			value time.Duration
-		}{{"cert-validity", o.certValidity}, {"ca-validity", o.caValidity}, {"cert-renew-before", o.certRenewBefore}, {"cert-check-interval", o.certCheckInterval}} {
-			if d.value <= 0 {
-				bad(d.flag, "%s is not positive", d.value)
-			}
-		}
+		positive(bad, durationFlag{"cert-validity", o.certValidity}, durationFlag{"ca-validity", o.caValidity},
+			durationFlag{"cert-renew-before", o.certRenewBefore}, durationFlag{"cert-check-interval", o.certCheckInterval})
 		if o.certRenewBefore >= o.certValidity {
 			bad("cert-renew-before", "%s is not shorter than --cert-validity %s", o.certRenewBefore, o.certValidity)
 		}

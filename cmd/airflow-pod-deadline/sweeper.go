@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 
 	"golang.org/x/time/rate"
@@ -35,17 +37,30 @@ func setupSweeper(mgr ctrl.Manager, opts *options, keys deadline.Keys) error {
 	if err := r.SetupWithManager(mgr, informer, opts.workers); err != nil {
 		return err
 	}
-	if !opts.airflow.enabled() {
-		return nil
-	}
-	api, err := opts.airflow.client()
-	if err != nil {
-		return err
-	}
-	return mgr.Add(&sweeper.TryCheck{
-		R: r, API: api, Interval: opts.airflow.pollInterval, Synced: informer.HasSynced,
-		Config: sweeper.TryConfig{Instance: opts.airflow.instance, Grace: opts.airflow.grace},
+	// One check per Airflow instance, each polling on its own: a slow or
+	// failing Airflow does not delay the others, and each judges only the
+	// pods stamped with its own instance name.
+	var bad []error
+	instances := opts.airflow.instances(func(flag, format string, args ...any) {
+		bad = append(bad, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
 	})
+	if len(bad) > 0 {
+		// validate refused these already; never serve a partial list.
+		return errors.Join(bad...)
+	}
+	for _, in := range instances {
+		api, err := in.client(opts.airflow.timeout)
+		if err != nil {
+			return err
+		}
+		if err := mgr.Add(&sweeper.TryCheck{
+			R: r, API: api, Interval: opts.airflow.pollInterval, Synced: informer.HasSynced,
+			Config: sweeper.TryConfig{Instance: in.name, Grace: opts.airflow.grace},
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sweeperExclusions are the namespaces the sweeper never enforces in: the

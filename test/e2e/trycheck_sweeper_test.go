@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/airflowapi"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/airflowenv"
@@ -28,7 +29,10 @@ import (
 // kube-apiserver (no kubelet: a "started" pod is one whose status says so)
 // against the real Airflow at url, where run's task instances are success
 // and liveRun's have no state yet. First against an API answering 500 (no
-// pod may end), then against Airflow.
+// pod may end), then serving two instances at once: "test" (the real
+// Airflow, single-instance flags) and "broken" (--airflow-check, the API
+// answering 500), whose pods carry tries the real Airflow reports over: only
+// test's pods may end, and broken's errors are counted under its name.
 func trySweeper(t *testing.T, url, version, run, liveRun string, done []airflowenv.TaskInstance) {
 	dir := t.TempDir()
 	cp, err := testenv.StartControlPlane(filepath.Join(suite.root, "bin"), testenv.Options{Dir: dir})
@@ -61,24 +65,38 @@ func trySweeper(t *testing.T, url, version, run, liveRun string, done []airflowe
 		"unknown DAG":            pod("unknown-dag", "test", "no_such_dag", run, "t0", 1),
 		"Airflow behind the pod": pod("behind", "test", "apd_api", run, done[3].TaskID, try+1),
 	}
+	// Over by the real Airflow's answer (success; absent from a complete
+	// answer for a known DAG), but of the instance whose API fails.
+	brokenPods := map[string]*corev1.Pod{
+		"broken instance, success":   pod("broken-success", "broken", "apd_api", run, done[4].TaskID, try),
+		"broken instance, task gone": pod("broken-gone", "broken", "apd_api", run, "no_such_task", try),
+	}
 	started := over["success, started"]
 	started.Status.Phase, started.Status.StartTime = corev1.PodRunning, ptr.To(metav1.NewTime(time.Now().Add(-time.Minute)))
 	require.NoError(t, c.Status().Update(ctx, started))
 
 	creds := credsDir(t, apiReader)
-	run1 := func(name, apiURL string) *testenv.Proc {
-		p, err := testenv.Start(suite.binary, cp.Kubeconfig, filepath.Join(dir, name+".log"),
-			"--enable-webhook=false", "--namespace="+ns, "--airflow-api-url="+apiURL, "--airflow-api-version="+version,
-			"--airflow-instance=test", "--airflow-credentials-dir="+creds, "--airflow-poll-interval=1s",
-			"--airflow-grace=0s", "--airflow-timeout=10s", "--zap-log-level=debug")
+	run1 := func(name, apiURL string, more ...string) *testenv.Proc {
+		p, err := testenv.Start(suite.binary, cp.Kubeconfig, filepath.Join(dir, name+".log"), append([]string{
+			"--enable-webhook=false", "--namespace=" + ns, "--airflow-api-url=" + apiURL, "--airflow-api-version=" + version,
+			"--airflow-instance=test", "--airflow-credentials-dir=" + creds, "--airflow-poll-interval=1s",
+			"--airflow-grace=0s", "--airflow-timeout=10s", "--zap-log-level=debug"}, more...)...)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = p.Stop(10 * time.Second) })
 		return p
 	}
-	checks := func(p *testenv.Proc, result string) float64 {
-		v, _ := p.Metric("airflow_pod_deadline_airflow_checks_total", map[string]string{"instance": "test", "result": result})
+	metric := func(p *testenv.Proc, name, instance string, labels ...string) float64 {
+		want := map[string]string{"airflow_instance": instance}
+		for i := 0; i+1 < len(labels); i += 2 {
+			want[labels[i]] = labels[i+1]
+		}
+		v, _ := p.Metric(name, want)
 		return v
 	}
+	checksOf := func(p *testenv.Proc, instance, result string) float64 {
+		return metric(p, "airflow_pod_deadline_airflow_checks_total", instance, "result", result)
+	}
+	checks := func(p *testenv.Proc, result string) float64 { return checksOf(p, "test", result) }
 	untouched := func(p *corev1.Pod) error {
 		got := &corev1.Pod{}
 		if err := c.Get(ctx, client.ObjectKeyFromObject(p), got); err != nil {
@@ -109,10 +127,14 @@ func trySweeper(t *testing.T, url, version, run, liveRun string, done []airflowe
 	for _, pod := range kept {
 		assert.NoError(t, untouched(pod))
 	}
+	for _, pod := range brokenPods {
+		assert.NoError(t, untouched(pod))
+	}
 	require.NoError(t, p.Stop(10*time.Second))
 
-	// The real Airflow.
-	p = run1("sweeper", url)
+	// The real Airflow as instance test, and the broken API as instance
+	// broken, in one process.
+	p = run1("sweeper", url, "--airflow-check=instance=broken,url="+broken.URL+",api-version="+version+",credentials-dir="+creds)
 	require.Eventually(t, func() bool {
 		for _, pod := range []*corev1.Pod{over["success, pending"], over["task gone"]} {
 			got := &corev1.Pod{}
@@ -135,15 +157,32 @@ func trySweeper(t *testing.T, url, version, run, liveRun string, done []airflowe
 	for name, pod := range kept {
 		assert.NoError(t, untouched(pod), name)
 	}
+	// The broken instance polled on its own, failing every time: its pods
+	// stay, its errors carry its name, and it ended nothing.
+	require.Eventually(t, func() bool { return checksOf(p, "broken", sweeper.CheckError) >= 3 }, time.Minute, 500*time.Millisecond,
+		"the broken instance was not polled:\n%s", p.Tail(30))
+	for name, pod := range brokenPods {
+		assert.NoError(t, untouched(pod), "%s: ended though its instance's Airflow never answered", name)
+	}
+	assert.Zero(t, checksOf(p, "broken", sweeper.CheckOK))
+	assert.GreaterOrEqual(t, metric(p, "airflow_pod_deadline_airflow_api_errors_total", "broken", "kind", airflowapi.KindHTTP), 3.0)
+	assert.Zero(t, metric(p, "airflow_pod_deadline_airflow_api_errors_total", "test", "kind", airflowapi.KindHTTP),
+		"the broken API's errors are not counted for test")
+	ended := "airflow_pod_deadline_airflow_pods_ended_total"
+	assert.Zero(t, metric(p, ended, "broken"))
+	assert.Equal(t, 1.0, metric(p, ended, "test", "action", sweeper.EndedLowered))
+	assert.GreaterOrEqual(t, metric(p, ended, "test", "action", sweeper.EndedDeleted), 2.0,
+		"success-pending and task-gone (and success-started, once its termination grace and the kubelet grace are over)")
+	assert.Positive(t, metric(p, "airflow_pod_deadline_airflow_api_request_duration_seconds", "broken", "op", "list_task_instances"))
 	events := &corev1.EventList{}
 	require.NoError(t, c.List(ctx, events, client.InNamespace(ns)))
-	ended := map[string]string{}
+	endedBy := map[string]string{}
 	for _, e := range events.Items {
 		if e.Reason == sweeper.ReasonTryEnded {
-			ended[e.InvolvedObject.Name] = e.Message
+			endedBy[e.InvolvedObject.Name] = e.Message
 		}
 	}
-	assert.Len(t, ended, 3, "one AirflowTryEnded event per ended pod: %v", ended)
-	assert.Contains(t, ended["success-pending"], "state success")
-	assert.Contains(t, ended["task-gone"], "state missing")
+	assert.Len(t, endedBy, 3, "one AirflowTryEnded event per ended pod: %v", endedBy)
+	assert.Contains(t, endedBy["success-pending"], "state success")
+	assert.Contains(t, endedBy["task-gone"], "state missing")
 }

@@ -65,6 +65,13 @@ func TestGrafanaDashboard(t *testing.T) {
 	for _, p := range dash.Panels {
 		require.NotEmpty(t, p.Targets, p.Title)
 		for _, target := range p.Targets {
+			// The try check's series name their Airflow in airflow_instance:
+			// Prometheus owns instance (each scrape target's address), so a
+			// panel by instance would split by replica, not by Airflow.
+			assert.NotRegexp(t, `\binstance\b`, target.Expr, "panel %q groups or filters by Prometheus' instance", p.Title)
+			if strings.Contains(target.Expr, "airflow_pod_deadline_airflow_") {
+				assert.Regexp(t, `by \([^)]*\bairflow_instance\b`, target.Expr, "panel %q shows the try check per Airflow instance", p.Title)
+			}
 			for _, series := range projectMetric.FindAllString(target.Expr, -1) {
 				assert.True(t, documented(names, series), "panel %q queries %s, which README does not list", p.Title, series)
 				for n := range names {

@@ -22,8 +22,8 @@ run has a reason to outlive that instant, even when no Airflow component is left
 The try identity (the exact strings, unlike KPO's labels, which are sanitized and truncated) lets
 the sweeper's Airflow check ask Airflow whether the try that made the pod is still running. The
 instance name tells several Airflows sharing one cluster apart: each must set its own
-``AIRFLOW_POD_DEADLINE_INSTANCE`` on its workers, equal to the sweeper's ``--airflow-instance``
-for that Airflow.
+``AIRFLOW_POD_DEADLINE_INSTANCE`` on its workers, equal to the name the sweeper's try check
+gives that Airflow (``--airflow-instance``, or ``instance=`` of ``--airflow-check``).
 
 Airflow loads this module through the ``airflow.policy`` entry point (pluggy), so installing the
 distribution is the whole setup. The annotation prefix must match the webhook's
@@ -63,9 +63,9 @@ DEFAULT_PREFIX = "airflow-pod-deadline.io"
 PREFIX_ENV = "AIRFLOW_POD_DEADLINE_PREFIX"
 
 # The Airflow this worker belongs to, stamped as the airflow-instance annotation. The sweeper's try
-# check judges only pods of the instances it is configured for (--airflow-instance), so several
-# Airflows sharing a cluster must each set a distinct name; one Airflow per cluster can keep the
-# default.
+# check judges only pods of the instances it is configured for (--airflow-instance,
+# --airflow-check), so several Airflows sharing a cluster must each set a distinct name; one
+# Airflow per cluster can keep the default.
 DEFAULT_INSTANCE = "default"
 INSTANCE_ENV = "AIRFLOW_POD_DEADLINE_INSTANCE"
 

@@ -210,3 +210,18 @@ namespace and webhook.excludeNamespaces, comma-separated.
 {{- define "apd.excludedNamespaces" -}}
 {{- concat (list "kube-system" .Release.Namespace) .Values.webhook.excludeNamespaces | uniq | join "," -}}
 {{- end }}
+
+{{/*
+Fails on an Airflow instance listed twice in airflowCheck.instances (the
+schema cannot say "unique by name"; the binary would refuse it too, later and
+less visibly). Called with .Values.airflowCheck.
+*/}}
+{{- define "apd.airflowInstancesUnique" -}}
+{{- $seen := dict -}}
+{{- range .instances -}}
+{{- if hasKey $seen .name -}}
+{{- fail (printf "airflowCheck.instances: instance %q is listed twice: every instance name once" .name) -}}
+{{- end -}}
+{{- $_ := set $seen .name true -}}
+{{- end -}}
+{{- end }}
