@@ -1,4 +1,4 @@
-package test
+package controlplane
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/helmchart"
 )
 
 // airflowInstances is airflowCheck.instances of two Airflows, an Airflow 3
@@ -40,7 +42,7 @@ func checkFlags(c corev1.Container) []string {
 func TestChartTryCheckInstances(t *testing.T) {
 	t.Run("off by default", func(t *testing.T) {
 		t.Parallel()
-		d := renderChart(t, "apd", "ops", nil).deployment(t)
+		d := helm().Render(t, "apd", "ops", nil).Deployment(t)
 		c := d.Spec.Template.Spec.Containers[0]
 		for _, a := range c.Args {
 			assert.NotContains(t, a, "--airflow-", "no try-check flag when airflowCheck is off")
@@ -51,7 +53,7 @@ func TestChartTryCheckInstances(t *testing.T) {
 	})
 	t.Run("listed but off", func(t *testing.T) {
 		t.Parallel()
-		d := renderChart(t, "apd", "ops", vals{}.with("airflowCheck.instances", airflowInstances)).deployment(t)
+		d := helm().Render(t, "apd", "ops", helmchart.Values{}.With("airflowCheck.instances", airflowInstances)).Deployment(t)
 		assert.Empty(t, checkFlags(d.Spec.Template.Spec.Containers[0]))
 		for _, v := range d.Spec.Template.Spec.Volumes {
 			assert.NotContains(t, v.Name, "airflow-credentials")
@@ -59,10 +61,10 @@ func TestChartTryCheckInstances(t *testing.T) {
 	})
 	t.Run("two instances", func(t *testing.T) {
 		t.Parallel()
-		v := vals{}.with("airflowCheck.enabled", true).with("airflowCheck.instances", airflowInstances).
-			with("airflowCheck.pollInterval", "5s").with("airflowCheck.grace", "1m").with("airflowCheck.timeout", "3s")
-		m := renderChart(t, "apd", "ops", v)
-		d := m.deployment(t)
+		v := helmchart.Values{}.With("airflowCheck.enabled", true).With("airflowCheck.instances", airflowInstances).
+			With("airflowCheck.pollInterval", "5s").With("airflowCheck.grace", "1m").With("airflowCheck.timeout", "3s")
+		m := helm().Render(t, "apd", "ops", v)
+		d := m.Deployment(t)
 		c := d.Spec.Template.Spec.Containers[0]
 		assert.Equal(t, []string{
 			"instance=prod,url=http://airflow-api-server.prod:8080,api-version=v2,credentials-dir=/etc/airflow-pod-deadline/airflow/prod",
@@ -118,56 +120,4 @@ func TestChartTryCheckInstances(t *testing.T) {
 		}
 		assert.NotContains(t, string(out), "airflow-pod-deadline: --")
 	})
-}
-
-// TestChartTryCheckRejectsBadValues: the schema (and, for a name listed
-// twice, the template) refuses what the binary would refuse, naming the
-// value; the single-instance values of before the list are refused by name.
-func TestChartTryCheckRejectsBadValues(t *testing.T) {
-	on := vals{}.with("airflowCheck.enabled", true)
-	one := func(kv ...string) vals {
-		in := map[string]any{"name": "prod", "url": "http://airflow:8080", "existingSecret": "reader"}
-		for i := 0; i+1 < len(kv); i += 2 {
-			in[kv[i]] = kv[i+1]
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			if kv[i+1] == "<unset>" {
-				delete(in, kv[i])
-			}
-		}
-		return on.with("airflowCheck.instances", []any{in})
-	}
-	schema := "values don't meet the specifications of the schema"
-	for name, tc := range map[string]struct {
-		values vals
-		want   []string
-	}{
-		"enabled without instances": {on, []string{schema, "at '/airflowCheck/instances': minItems: got 0, want 1"}},
-		"the single-instance values of before": {
-			on.with("airflowCheck.url", "http://airflow:8080").with("airflowCheck.existingSecret", "reader").with("airflowCheck.instance", "prod"),
-			[]string{schema, "at '/airflowCheck': additional properties", "'url'", "'existingSecret'", "'instance'"},
-		},
-		"no url":             {one("url", "<unset>"), []string{schema, "at '/airflowCheck/instances/0': missing property 'url'"}},
-		"no existingSecret":  {one("existingSecret", "<unset>"), []string{schema, "at '/airflowCheck/instances/0': missing property 'existingSecret'"}},
-		"no name":            {one("name", "<unset>"), []string{schema, "at '/airflowCheck/instances/0': missing property 'name'"}},
-		"name with a slash":  {one("name", "team/a"), []string{schema, "at '/airflowCheck/instances/0/name'", "does not match pattern"}},
-		"name with a comma":  {one("name", "a,b"), []string{schema, "at '/airflowCheck/instances/0/name'", "does not match pattern"}},
-		"url without scheme": {one("url", "airflow:8080"), []string{schema, "at '/airflowCheck/instances/0/url'", "does not match pattern"}},
-		"url with a comma":   {one("url", "http://airflow:8080/a,b"), []string{schema, "at '/airflowCheck/instances/0/url'", "does not match pattern"}},
-		"apiVersion v3":      {one("apiVersion", "v3"), []string{schema, "at '/airflowCheck/instances/0/apiVersion'", "'v2', 'v1'"}},
-		"unknown key":        {one("secret", "reader"), []string{schema, "at '/airflowCheck/instances/0'", "additional properties 'secret' not allowed"}},
-		"a name twice": {
-			on.with("airflowCheck.instances", []any{airflowInstances[0], airflowInstances[1], airflowInstances[0]}),
-			[]string{`airflowCheck.instances: instance "prod" is listed twice`},
-		},
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			_, err := helmTemplate(t, "apd", "ops", tc.values)
-			require.Error(t, err)
-			for _, w := range tc.want {
-				assert.Contains(t, err.Error(), w)
-			}
-		})
-	}
 }
