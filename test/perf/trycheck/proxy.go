@@ -100,8 +100,8 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// own work starts here.
 		api, sw := p.sample()
 		p.starts = append(p.starts, pollStart{
-			at:     time.Now(),
-			counts: counts{list: p.list, other: p.other, in: p.in.Load(), out: p.out.Load()},
+			at:       time.Now(),
+			counts:   counts{list: p.list, other: p.other, in: p.in.Load(), out: p.out.Load()},
 			apiTicks: api, sweeperTicks: sw,
 		})
 		p.ends = append(p.ends, time.Time{})
