@@ -398,6 +398,8 @@ func run(cfg config) error {
 		}
 	}
 
+	untouched := countUntouched(ctx, cs, pods)
+
 	// The heap the tries' pods free when they go: the pods' own objects,
 	// without the store's map growth (a Go map does not shrink), measured
 	// the same way as the plain pods' above.
@@ -424,7 +426,7 @@ func run(cfg config) error {
 	fmt.Printf("## Try check: %d tracked tries (%d DAG runs × %d task instances, %d DAGs), %d polls every %s\n\n",
 		n, cfg.runs, cfg.tasks, numDAGs(cfg), cfg.polls, cfg.interval)
 	fmt.Printf("pods of finished tries ended by the check: %d of %d (%d deleted, %d lowered); pods of live tries ended: %d\n\n",
-		ended, len(overPods), len(overPods)-len(started), len(started), n-countUntouched(ctx, cs, pods))
+		ended, len(overPods), len(overPods)-len(started), len(started), n-untouched)
 	fmt.Println("| poll | list calls | other calls | bytes sent | bytes received | duration | api-server CPU | sweeper CPU |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")
 	maxCalls := (n + triesPerListCall - 1) / triesPerListCall
