@@ -86,6 +86,7 @@ type config struct {
 	root, venv  string
 	runs, tasks int
 	runsPerDAG  int
+	podsPerRun  int
 	overRuns    int
 	polls       int
 	interval    time.Duration
@@ -102,6 +103,7 @@ func main() {
 	flag.IntVar(&cfg.runs, "runs", 500, "DAG runs of live tries (each task instance has a pod)")
 	flag.IntVar(&cfg.tasks, "tasks", 10, "task instances per DAG run")
 	flag.IntVar(&cfg.runsPerDAG, "runs-per-dag", 10, "DAG runs per DAG (daily runs: DAGs share run_ids, as DAGs on one schedule do)")
+	flag.IntVar(&cfg.podsPerRun, "pods-per-run", 0, "live task instances (with a pod) per DAG run, each run at another point of its DAG; the others are success before them and not yet scheduled after (0: all -tasks)")
 	flag.IntVar(&cfg.overRuns, "over-runs", 2, "more DAG runs whose task instances are finished: their pods must end")
 	flag.IntVar(&cfg.polls, "polls", 5, "polls measured once every pod is in place")
 	flag.DurationVar(&cfg.interval, "interval", 5*time.Second, "the sweeper's --airflow-poll-interval")
@@ -164,16 +166,17 @@ func run(cfg config) error {
 	}
 	var live, over []ti
 	for _, t := range tis {
-		if t.key.DagID == overDAG {
+		switch {
+		case t.key.DagID == overDAG:
 			over = append(over, t)
-		} else {
+		case t.state == "running" || t.state == "deferred":
 			live = append(live, t)
 		}
 	}
-	fmt.Printf("%d DAG runs, %d task instances (%d live, %d finished) written in %s\n",
-		cfg.runs+cfg.overRuns, len(tis), len(live), len(over), time.Since(t0).Round(time.Second))
-	if len(live) != cfg.runs*cfg.tasks || len(over) != cfg.overRuns*cfg.tasks {
-		return fmt.Errorf("Airflow holds %d live and %d finished task instances, want %d and %d", len(live), len(over), cfg.runs*cfg.tasks, cfg.overRuns*cfg.tasks)
+	fmt.Printf("%d DAG runs, %d task instances (%d live with a pod, %d finished with a pod, %d without) written in %s\n",
+		cfg.runs+cfg.overRuns, len(tis), len(live), len(over), len(tis)-len(live)-len(over), time.Since(t0).Round(time.Second))
+	if len(live) != cfg.runs*cfg.livePerRun() || len(over) != cfg.overRuns*cfg.tasks {
+		return fmt.Errorf("Airflow holds %d live and %d finished task instances, want %d and %d", len(live), len(over), cfg.runs*cfg.livePerRun(), cfg.overRuns*cfg.tasks)
 	}
 
 	// The proxy: it tells polls apart by the first chunk's first page.
@@ -423,8 +426,8 @@ func run(cfg config) error {
 	}
 
 	// The report.
-	fmt.Printf("## Try check: %d tracked tries (%d DAG runs × %d task instances, %d DAGs), %d polls every %s\n\n",
-		n, cfg.runs, cfg.tasks, numDAGs(cfg), cfg.polls, cfg.interval)
+	fmt.Printf("## Try check: %d tracked tries (%d DAG runs × %d task instances, %d of them live with a pod, %d DAGs), %d polls every %s\n\n",
+		n, cfg.runs, cfg.tasks, cfg.livePerRun(), numDAGs(cfg), cfg.polls, cfg.interval)
 	fmt.Printf("pods of finished tries ended by the check: %d of %d (%d deleted, %d lowered); pods of live tries ended: %d\n\n",
 		ended, len(overPods), len(overPods)-len(started), len(started), n-untouched)
 	fmt.Println("| poll | list calls | other calls | bytes sent | bytes received | duration | api-server CPU | sweeper CPU |")
@@ -488,6 +491,14 @@ func run(cfg config) error {
 		return errors.New(strings.Join(failures, "\n"))
 	}
 	return nil
+}
+
+// livePerRun is how many task instances of a run are live, with a pod.
+func (cfg config) livePerRun() int {
+	if cfg.podsPerRun <= 0 || cfg.podsPerRun > cfg.tasks {
+		return cfg.tasks
+	}
+	return cfg.podsPerRun
 }
 
 func numDAGs(cfg config) int { return (cfg.runs + cfg.runsPerDAG - 1) / cfg.runsPerDAG }
@@ -555,19 +566,35 @@ func seed(ctx context.Context, cfg config, a *airflowenv.Airflow) ([]ti, error) 
 		TIs         map[string]any `json:"tis"`
 	}
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	runOf := func(dag string, day int, state func(t int) (string, int)) runSpec {
+	runOf := func(dag string, day int, state func(t int) (string, any)) runSpec {
 		when := base.AddDate(0, 0, day)
 		r := runSpec{DagID: dag, RunID: "scheduled__" + when.Format("2006-01-02T15:04:05+00:00"), LogicalDate: when.Format(time.RFC3339), TIs: map[string]any{}}
 		for t := range cfg.tasks {
 			s, n := state(t)
-			r.TIs[fmt.Sprintf("t%02d", t)] = []any{s, n}
+			var st any = s
+			if s == "" {
+				st = nil
+			}
+			r.TIs[fmt.Sprintf("t%02d", t)] = []any{st, n}
 		}
 		return r
 	}
 	var runs []runSpec
 	for i := range cfg.runs {
 		d, day := i/cfg.runsPerDAG, i%cfg.runsPerDAG
-		runs = append(runs, runOf(dagID(d), day, func(t int) (string, int) {
+		// Run i's live tasks start at task i mod (tasks-m+1): runs of one DAG at
+		// different points, so a chunk's task_ids filter holds the DAG's
+		// other task ids too.
+		m := cfg.livePerRun()
+		first := i % (cfg.tasks - m + 1)
+		runs = append(runs, runOf(dagID(d), day, func(t int) (string, any) {
+			switch {
+			case m == cfg.tasks:
+			case t < first:
+				return "success", 1
+			case t >= first+m:
+				return "", 0 // not yet scheduled: state null
+			}
 			state, try := "running", 1
 			if (i+t)%4 == 3 {
 				state = "deferred"
@@ -580,7 +607,7 @@ func seed(ctx context.Context, cfg config, a *airflowenv.Airflow) ([]ti, error) 
 	}
 	finished := []string{"success", "failed", "up_for_retry", "skipped", "upstream_failed", "removed"}
 	for j := range cfg.overRuns {
-		runs = append(runs, runOf(overDAG, j, func(t int) (string, int) {
+		runs = append(runs, runOf(overDAG, j, func(t int) (string, any) {
 			return finished[(j*cfg.tasks+t)%len(finished)], 1
 		}))
 	}
