@@ -80,6 +80,7 @@ test: bin-tools airflow-venvs lint
 	$(GO) test -race -count=1 ./...
 	./integrations/airflow/test.sh
 	APD_E2E_AIRFLOW=1 $(GO) test -count=1 -timeout 40m -run '^(TestRows1And2|TestTryCheckRows)$$' ./test/e2e/ 2>&1 | grep -v '^{'
+	APD_E2E_AIRFLOW=1 $(GO) test -count=1 -timeout 15m -run '^TestToy$$' ./test/perf/trycheck/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
@@ -101,17 +102,28 @@ fuzz:
 
 ## bench: the benchmarks whose figures docs/performance.md reports: the
 ## handler microbenchmarks, then the webhook server alone, admission through
-## a real kube-apiserver, the sweeper at scale, and pods stopped by real
-## kubelets on 10 hollow nodes (about 20 minutes).
-bench: bin-tools
+## a real kube-apiserver, the sweeper at scale, pods stopped by real
+## kubelets on 10 hollow nodes, and the try check against a real Airflow
+## api-server (about 25 minutes).
+bench: bin-tools airflow-venvs
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./webhook/
 	$(GO) run ./test/perf/webhookserver -duration 10s -rounds 3
 	$(GO) run ./test/perf/admission -rounds 8 -floor
 	$(GO) run ./test/perf/sweeper -pods 10000 -spread 60s -overdue 5000
 	$(GO) run ./test/perf/kubelet -nodes 10 -pods 600 -unscheduled 60
+	$(GO) run ./test/perf/trycheck $(TRYCHECK_BENCH)
+
+## bench-trycheck: the try check's cost at scale alone (the last step of make
+## bench): 5,000 tracked pods over 500 DAG runs against a real Airflow 3.3.2
+## api-server, 5 polls (about 5 minutes).
+TRYCHECK_BENCH := -runs 500 -tasks 10 -polls 5
+.PHONY: bench-trycheck
+bench-trycheck: bin-tools airflow-venvs
+	$(GO) run ./test/perf/trycheck $(TRYCHECK_BENCH)
 
 ## perf-smoke: each program of make bench at toy size (TestToy in test/perf/*:
 ## a few pods, one round, seconds of load); make test runs them too, in go test ./...
+## (test/perf/trycheck's needs an Airflow venv: APD_E2E_AIRFLOW=1, make test's Airflow step)
 .PHONY: perf-smoke
 perf-smoke: bin-tools
 	$(GO) test -count=1 -run '^TestToy$$' ./test/perf/...
