@@ -245,18 +245,6 @@ func TestDAGExists(t *testing.T) {
 	assert.Error(t, err, "a 404 that is not Airflow's proves nothing")
 }
 
-func TestChunks(t *testing.T) {
-	var keys []TaskKey
-	for i := range 250 {
-		keys = append(keys, TaskKey{DagID: "etl", RunID: fmt.Sprintf("run%03d", i), TaskID: "load", MapIndex: -1})
-	}
-	cs := chunks(keys)
-	require.Len(t, cs, 3)
-	assert.Len(t, cs[0].DagRunIDs, 100)
-	assert.Len(t, cs[2].DagRunIDs, 50)
-	assert.Equal(t, []string{"load"}, cs[1].TaskIDs)
-}
-
 func TestNewRejects(t *testing.T) {
 	for name, cfg := range map[string]Config{
 		"no scheme":   {URL: "host:8080", Version: V2, Timeout: time.Second},

@@ -26,6 +26,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -179,9 +180,20 @@ func run(cfg config) error {
 		return fmt.Errorf("Airflow holds %d live and %d finished task instances, want %d and %d", len(live), len(over), cfg.runs*cfg.livePerRun(), cfg.overRuns*cfg.tasks)
 	}
 
-	// The proxy: it tells polls apart by the first chunk's first page.
-	sortKeys(live)
-	firstKey := live[0].key
+	creds, err := credentials(tmp)
+	if err != nil {
+		return err
+	}
+	// The proxy: it tells polls apart by their first request, the one
+	// airflowapi.Client makes first for the live tries.
+	liveKeys := make([]airflowapi.TaskKey, len(live))
+	for i, t := range live {
+		liveKeys[i] = t.key
+	}
+	first, err := firstList(ctx, liveKeys, creds)
+	if err != nil {
+		return err
+	}
 	var sweeperPID atomic.Int64
 	apiPG, err := a.ProcessGroup("api-server")
 	if err != nil {
@@ -190,7 +202,7 @@ func run(cfg config) error {
 	airflowURL := fmt.Sprintf("http://127.0.0.1:%d", a.APIPort)
 	px, err := startProxy(airflowURL,
 		func(b listBody) bool {
-			return b.PageOffset == 0 && len(b.DagIDs) > 0 && len(b.DagRunIDs) > 0 && b.DagIDs[0] == firstKey.DagID && b.DagRunIDs[0] == firstKey.RunID
+			return b.PageOffset == 0 && slices.Equal(b.DagIDs, first.DagIDs) && slices.Equal(b.DagRunIDs, first.DagRunIDs) && slices.Equal(b.TaskIDs, first.TaskIDs)
 		},
 		func() (int64, int64) { return groupTicks(apiPG), processTicks(int(sweeperPID.Load())) })
 	if err != nil {
@@ -199,10 +211,6 @@ func run(cfg config) error {
 	defer px.Close()
 
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
-		return err
-	}
-	creds, err := credentials(tmp)
-	if err != nil {
 		return err
 	}
 	pprofPort, err := testenv.FreePort()
@@ -350,10 +358,6 @@ func run(cfg config) error {
 	c, err := airflowapi.New(airflowapi.Config{Instance: instance, URL: airflowURL, Version: airflowapi.V2, CredentialsDir: creds, Timeout: time.Minute})
 	if err != nil {
 		return err
-	}
-	liveKeys := make([]airflowapi.TaskKey, n)
-	for i, t := range live {
-		liveKeys[i] = t.key
 	}
 	batch, err := c.TaskInstances(ctx, liveKeys)
 	if err != nil {
@@ -635,16 +639,31 @@ func seed(ctx context.Context, cfg config, a *airflowenv.Airflow) ([]ti, error) 
 	return out, nil
 }
 
-func sortKeys(tis []ti) {
-	slices.SortFunc(tis, func(a, b ti) int {
-		if c := strings.Compare(a.key.DagID, b.key.DagID); c != 0 {
-			return c
+// firstList is the body of the first list call airflowapi.Client makes for
+// keys, read by a stub Airflow that answers every call with no task instance.
+func firstList(ctx context.Context, keys []airflowapi.TaskKey, creds string) (listBody, error) {
+	var first listBody
+	var once sync.Once
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, listPath) {
+			var b listBody
+			_ = json.NewDecoder(r.Body).Decode(&b)
+			once.Do(func() { first = b })
 		}
-		if c := strings.Compare(a.key.RunID, b.key.RunID); c != 0 {
-			return c
-		}
-		return strings.Compare(a.key.TaskID, b.key.TaskID)
-	})
+		fmt.Fprint(w, `{"task_instances":[],"total_entries":0}`)
+	}))
+	defer s.Close()
+	c, err := airflowapi.New(airflowapi.Config{Instance: instance, URL: s.URL, Version: airflowapi.V1, CredentialsDir: creds, Timeout: time.Minute})
+	if err != nil {
+		return first, err
+	}
+	if _, err := c.TaskInstances(ctx, keys); err != nil {
+		return first, err
+	}
+	if len(first.DagIDs) == 0 {
+		return first, errors.New("airflowapi made no list call for the live tries")
+	}
+	return first, nil
 }
 
 func credentials(tmp string) (string, error) {

@@ -63,6 +63,7 @@ type proxy struct {
 type listBody struct {
 	DagIDs     []string `json:"dag_ids"`
 	DagRunIDs  []string `json:"dag_run_ids"`
+	TaskIDs    []string `json:"task_ids"`
 	PageOffset int      `json:"page_offset"`
 }
 
