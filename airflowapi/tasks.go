@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 )
 
 // TaskKey names one task instance: (dag_id, dag_run_id, task_id, map_index),
@@ -148,30 +147,44 @@ type chunk struct {
 	keys []TaskKey
 }
 
+// ikey is a key with its ids interned (ranks in sorted order, so comparing
+// them compares the strings) and its index in the keys.
+type ikey struct {
+	dag, run, task, mapIndex, i int
+}
+
 // keyOrders are the orders chunks tries. The filters are per column, so a
 // chunk matches every task instance in dag_ids × dag_run_ids × task_ids: a
 // chunk is cheap when its keys fill that product. By DAG, the runs of one DAG
 // where most of their tasks are tracked; by task and run, the DAGs at one
 // point of a shared schedule (scheduled__<date> run ids, task names from one
 // template), where each run is at another task.
-var keyOrders = []func(a, b TaskKey) int{
-	func(a, b TaskKey) int { return cmpKeys(a.DagID, b.DagID, a.TaskID, b.TaskID, a.RunID, b.RunID, a.MapIndex, b.MapIndex) },
-	func(a, b TaskKey) int { return cmpKeys(a.DagID, b.DagID, a.RunID, b.RunID, a.TaskID, b.TaskID, a.MapIndex, b.MapIndex) },
-	func(a, b TaskKey) int { return cmpKeys(a.TaskID, b.TaskID, a.RunID, b.RunID, a.DagID, b.DagID, a.MapIndex, b.MapIndex) },
-	func(a, b TaskKey) int { return cmpKeys(a.RunID, b.RunID, a.TaskID, b.TaskID, a.DagID, b.DagID, a.MapIndex, b.MapIndex) },
+var keyOrders = []func(a, b ikey) int{
+	func(a, b ikey) int {
+		return cmpInts(a.dag, b.dag, a.task, b.task, a.run, b.run, a.mapIndex, b.mapIndex)
+	},
+	func(a, b ikey) int {
+		return cmpInts(a.dag, b.dag, a.run, b.run, a.task, b.task, a.mapIndex, b.mapIndex)
+	},
+	func(a, b ikey) int {
+		return cmpInts(a.task, b.task, a.run, b.run, a.dag, b.dag, a.mapIndex, b.mapIndex)
+	},
+	func(a, b ikey) int {
+		return cmpInts(a.run, b.run, a.task, b.task, a.dag, b.dag, a.mapIndex, b.mapIndex)
+	},
 }
 
-func cmpKeys(a1, b1, a2, b2, a3, b3 string, m1, m2 int) int {
-	if c := strings.Compare(a1, b1); c != 0 {
+func cmpInts(a1, b1, a2, b2, a3, b3, a4, b4 int) int {
+	if c := cmp.Compare(a1, b1); c != 0 {
 		return c
 	}
-	if c := strings.Compare(a2, b2); c != 0 {
+	if c := cmp.Compare(a2, b2); c != 0 {
 		return c
 	}
-	if c := strings.Compare(a3, b3); c != 0 {
+	if c := cmp.Compare(a3, b3); c != 0 {
 		return c
 	}
-	return cmp.Compare(m1, m2)
+	return cmp.Compare(a4, b4)
 }
 
 // chunks groups keys into request bodies of at most maxFilterValues distinct
@@ -179,9 +192,13 @@ func cmpKeys(a1, b1, a2, b2, a3, b3 string, m1, m2 int) int {
 // body's filters match (an estimate, see shape) stay within pageLimit: a key
 // joins the current chunk only while the estimate stays within it (or the
 // key adds no id). Of the chunkings by each of keyOrders, the one with the
-// fewest estimated pages wins. The estimate may be short (names shared
-// across DAGs that no key shows): that costs pages, never correctness, as
-// every page is read and matched by key.
+// fewest estimated pages wins. The estimate may be short (ids shared across
+// DAGs that no key shows): that costs pages, never correctness, as every
+// page is read and matched by key. A chunk stays within one page even where
+// a larger one would match no more rows: each page makes Airflow count and
+// skip through the chunk's whole cross product, and one 5,000-row chunk read
+// in 50 pages cost its api-server about three times the CPU of 50 one-page
+// chunks (docs/performance.md, "The try check at scale").
 func chunks(keys []TaskKey, pageLimit int) []chunk {
 	if len(keys) == 0 {
 		return nil
@@ -190,7 +207,7 @@ func chunks(keys []TaskKey, pageLimit int) []chunk {
 	var best []chunk
 	bestPages := -1
 	for _, order := range keyOrders {
-		sorted := slices.Clone(keys)
+		sorted := slices.Clone(sh.keys)
 		slices.SortFunc(sorted, order)
 		cs, pages := sh.pack(sorted, pageLimit)
 		if bestPages < 0 || pages < bestPages {
@@ -206,70 +223,117 @@ func chunks(keys []TaskKey, pageLimit int) []chunk {
 // DAGs on one schedule share scheduled__<date> run ids and DAGs made from
 // one template share task ids).
 type shape struct {
-	runs, tasks        map[string]map[string]bool // by dag
-	mapped             map[[2]string]int          // distinct map indexes by (dag, task), the most of any run
-	sharedRun, sharedT map[string]bool
+	src                    []TaskKey
+	keys                   []ikey
+	dags, runs, tasks      []string // by rank
+	dagRun, dagTask        map[[2]int]bool
+	mapped                 map[[2]int]int // distinct map indexes by (dag, task), the most of any run
+	sharedRun, sharedTasks []bool
+}
+
+// intern ranks the distinct values of id over keys.
+func intern(keys []TaskKey, id func(TaskKey) string) ([]string, map[string]int) {
+	rank := map[string]int{}
+	for _, k := range keys {
+		rank[id(k)] = 0
+	}
+	names := make([]string, 0, len(rank))
+	for v := range rank {
+		names = append(names, v)
+	}
+	slices.Sort(names)
+	for i, v := range names {
+		rank[v] = i
+	}
+	return names, rank
 }
 
 func newShape(keys []TaskKey) *shape {
-	sh := &shape{runs: map[string]map[string]bool{}, tasks: map[string]map[string]bool{}, mapped: map[[2]string]int{}, sharedRun: map[string]bool{}, sharedT: map[string]bool{}}
-	runDag, taskDag := map[string]string{}, map[string]string{}
-	perRun := map[TaskKey]bool{} // (dag, run, task, map index) seen
-	perRunCount := map[[3]string]int{}
-	for _, k := range keys {
-		if sh.runs[k.DagID] == nil {
-			sh.runs[k.DagID], sh.tasks[k.DagID] = map[string]bool{}, map[string]bool{}
+	sh := &shape{src: keys, keys: make([]ikey, len(keys)), dagRun: map[[2]int]bool{}, dagTask: map[[2]int]bool{}, mapped: map[[2]int]int{}}
+	var dagRank, runRank, taskRank map[string]int
+	sh.dags, dagRank = intern(keys, func(k TaskKey) string { return k.DagID })
+	sh.runs, runRank = intern(keys, func(k TaskKey) string { return k.RunID })
+	sh.tasks, taskRank = intern(keys, func(k TaskKey) string { return k.TaskID })
+	sh.sharedRun, sh.sharedTasks = make([]bool, len(sh.runs)), make([]bool, len(sh.tasks))
+	runDag, taskDag := make([]int, len(sh.runs)), make([]int, len(sh.tasks))
+	for i := range runDag {
+		runDag[i] = -1
+	}
+	for i := range taskDag {
+		taskDag[i] = -1
+	}
+	seen := map[ikey]bool{}
+	perRun := map[[3]int]int{} // distinct map indexes by (dag, run, task)
+	for i, k := range keys {
+		ik := ikey{dag: dagRank[k.DagID], run: runRank[k.RunID], task: taskRank[k.TaskID], mapIndex: k.MapIndex}
+		if runDag[ik.run] >= 0 && runDag[ik.run] != ik.dag {
+			sh.sharedRun[ik.run] = true
 		}
-		sh.runs[k.DagID][k.RunID], sh.tasks[k.DagID][k.TaskID] = true, true
-		if d, ok := runDag[k.RunID]; ok && d != k.DagID {
-			sh.sharedRun[k.RunID] = true
+		runDag[ik.run] = ik.dag
+		if taskDag[ik.task] >= 0 && taskDag[ik.task] != ik.dag {
+			sh.sharedTasks[ik.task] = true
 		}
-		runDag[k.RunID] = k.DagID
-		if d, ok := taskDag[k.TaskID]; ok && d != k.DagID {
-			sh.sharedT[k.TaskID] = true
+		taskDag[ik.task] = ik.dag
+		sh.dagRun[[2]int{ik.dag, ik.run}], sh.dagTask[[2]int{ik.dag, ik.task}] = true, true
+		if !seen[ik] {
+			seen[ik] = true
+			rt := [3]int{ik.dag, ik.run, ik.task}
+			perRun[rt]++
+			dt := [2]int{ik.dag, ik.task}
+			sh.mapped[dt] = max(sh.mapped[dt], perRun[rt])
 		}
-		taskDag[k.TaskID] = k.DagID
-		if !perRun[k] {
-			perRun[k] = true
-			rt := [3]string{k.DagID, k.RunID, k.TaskID}
-			perRunCount[rt]++
-			dt := [2]string{k.DagID, k.TaskID}
-			sh.mapped[dt] = max(sh.mapped[dt], perRunCount[rt])
-		}
+		ik.i = i
+		sh.keys[i] = ik
 	}
 	return sh
 }
 
-func (sh *shape) hasRun(dag, run string) bool   { return sh.runs[dag][run] || sh.sharedRun[run] }
-func (sh *shape) hasTask(dag, task string) bool { return sh.tasks[dag][task] || sh.sharedT[task] }
+func (sh *shape) hasRun(dag, run int) bool { return sh.sharedRun[run] || sh.dagRun[[2]int{dag, run}] }
+func (sh *shape) hasTask(dag, task int) bool {
+	return sh.sharedTasks[task] || sh.dagTask[[2]int{dag, task}]
+}
 
 // rows is how many task instances dag's task matches per run.
-func (sh *shape) rows(dag, task string) int { return max(1, sh.mapped[[2]string{dag, task}]) }
+func (sh *shape) rows(dag, task int) int { return max(1, sh.mapped[[2]int{dag, task}]) }
 
 // pack cuts sorted keys into chunks and returns them with their estimated
 // pages: Σ over chunks of ceil(estimated rows / pageLimit).
-func (sh *shape) pack(sorted []TaskKey, pageLimit int) ([]chunk, int) {
+func (sh *shape) pack(sorted []ikey, pageLimit int) ([]chunk, int) {
 	var out []chunk
 	pages := 0
-	var p packer
-	p.reset()
-	for _, k := range sorted {
+	p := newPacker(sh)
+	flush := func(keys []ikey, nd, nr, nt, est int) {
+		c := chunk{keys: make([]TaskKey, len(keys))}
+		for i, k := range keys {
+			c.keys[i] = sh.src[k.i]
+		}
+		for _, d := range p.dagList[:nd] {
+			c.body.DagIDs = append(c.body.DagIDs, sh.dags[d])
+		}
+		for _, r := range p.runList[:nr] {
+			c.body.DagRunIDs = append(c.body.DagRunIDs, sh.runs[r])
+		}
+		for _, t := range p.taskList[:nt] {
+			c.body.TaskIDs = append(c.body.TaskIDs, sh.tasks[t])
+		}
+		out, pages = append(out, c), pages+ceilDiv(est, pageLimit)
+	}
+	start := 0 // the current chunk is sorted[start:i]
+	for i, k := range sorted {
 		before := p.est
-		nd, nr, nt := len(p.c.body.DagIDs), len(p.c.body.DagRunIDs), len(p.c.body.TaskIDs)
-		p.add(sh, k)
-		over := len(p.c.body.DagIDs) > maxFilterValues || len(p.c.body.DagRunIDs) > maxFilterValues || len(p.c.body.TaskIDs) > maxFilterValues ||
+		nd, nr, nt := len(p.dagList), len(p.runList), len(p.taskList)
+		p.add(k)
+		over := len(p.dagList) > maxFilterValues || len(p.runList) > maxFilterValues || len(p.taskList) > maxFilterValues ||
 			p.est > pageLimit && p.est > before
-		if over && len(p.c.keys) > 1 {
+		if over && i > start {
 			// The chunk as it was before k, then k starts the next.
-			c := p.c
-			c.keys = c.keys[:len(c.keys)-1]
-			c.body.DagIDs, c.body.DagRunIDs, c.body.TaskIDs = c.body.DagIDs[:nd], c.body.DagRunIDs[:nr], c.body.TaskIDs[:nt]
-			out, pages = append(out, c), pages+ceilDiv(before, pageLimit)
+			flush(sorted[start:i], nd, nr, nt, before)
 			p.reset()
-			p.add(sh, k)
+			p.add(k)
+			start = i
 		}
 	}
-	out, pages = append(out, p.c), pages+ceilDiv(p.est, pageLimit)
+	flush(sorted[start:], len(p.dagList), len(p.runList), len(p.taskList), p.est)
 	return out, pages
 }
 
@@ -279,49 +343,66 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // (its run ids the DAG has) × (Σ over its task ids the DAG has of their map
 // indexes), kept up to date as ids join.
 type packer struct {
-	c                  chunk
-	dags, runs, tasks  map[string]bool
-	runsOf, rowsPerRun map[string]int // by dag
-	est                int
+	sh                         *shape
+	inDag, inRun, inTask       []bool // by rank: in the chunk
+	dagList, runList, taskList []int  // the chunk's ids, in order
+	runsOf, rowsPerRun         []int  // by dag rank
+	est                        int
+}
+
+func newPacker(sh *shape) *packer {
+	return &packer{
+		sh: sh, inDag: make([]bool, len(sh.dags)), inRun: make([]bool, len(sh.runs)), inTask: make([]bool, len(sh.tasks)),
+		runsOf: make([]int, len(sh.dags)), rowsPerRun: make([]int, len(sh.dags)),
+	}
 }
 
 func (p *packer) reset() {
-	*p = packer{dags: map[string]bool{}, runs: map[string]bool{}, tasks: map[string]bool{}, runsOf: map[string]int{}, rowsPerRun: map[string]int{}}
+	for _, d := range p.dagList {
+		p.inDag[d], p.runsOf[d], p.rowsPerRun[d] = false, 0, 0
+	}
+	for _, r := range p.runList {
+		p.inRun[r] = false
+	}
+	for _, t := range p.taskList {
+		p.inTask[t] = false
+	}
+	p.dagList, p.runList, p.taskList, p.est = p.dagList[:0], p.runList[:0], p.taskList[:0], 0
 }
 
-func (p *packer) add(sh *shape, k TaskKey) {
-	p.c.keys = append(p.c.keys, k)
-	if !p.dags[k.DagID] {
-		p.dags[k.DagID] = true
-		p.c.body.DagIDs = append(p.c.body.DagIDs, k.DagID)
-		for r := range p.runs {
-			if sh.hasRun(k.DagID, r) {
-				p.runsOf[k.DagID]++
+func (p *packer) add(k ikey) {
+	sh := p.sh
+	if !p.inDag[k.dag] {
+		p.inDag[k.dag] = true
+		p.dagList = append(p.dagList, k.dag)
+		for _, r := range p.runList {
+			if sh.hasRun(k.dag, r) {
+				p.runsOf[k.dag]++
 			}
 		}
-		for t := range p.tasks {
-			if sh.hasTask(k.DagID, t) {
-				p.rowsPerRun[k.DagID] += sh.rows(k.DagID, t)
+		for _, t := range p.taskList {
+			if sh.hasTask(k.dag, t) {
+				p.rowsPerRun[k.dag] += sh.rows(k.dag, t)
 			}
 		}
-		p.est += p.runsOf[k.DagID] * p.rowsPerRun[k.DagID]
+		p.est += p.runsOf[k.dag] * p.rowsPerRun[k.dag]
 	}
-	if !p.runs[k.RunID] {
-		p.runs[k.RunID] = true
-		p.c.body.DagRunIDs = append(p.c.body.DagRunIDs, k.RunID)
-		for d := range p.dags {
-			if sh.hasRun(d, k.RunID) {
+	if !p.inRun[k.run] {
+		p.inRun[k.run] = true
+		p.runList = append(p.runList, k.run)
+		for _, d := range p.dagList {
+			if sh.hasRun(d, k.run) {
 				p.runsOf[d]++
 				p.est += p.rowsPerRun[d]
 			}
 		}
 	}
-	if !p.tasks[k.TaskID] {
-		p.tasks[k.TaskID] = true
-		p.c.body.TaskIDs = append(p.c.body.TaskIDs, k.TaskID)
-		for d := range p.dags {
-			if sh.hasTask(d, k.TaskID) {
-				n := sh.rows(d, k.TaskID)
+	if !p.inTask[k.task] {
+		p.inTask[k.task] = true
+		p.taskList = append(p.taskList, k.task)
+		for _, d := range p.dagList {
+			if sh.hasTask(d, k.task) {
+				n := sh.rows(d, k.task)
 				p.rowsPerRun[d] += n
 				p.est += p.runsOf[d] * n
 			}

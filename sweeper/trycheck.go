@@ -25,9 +25,10 @@ type TryAPI interface {
 }
 
 // TryCheck ends the live pods whose Airflow try is over, as Airflow reports
-// it: every Interval the leader asks one Airflow instance, in one batched
-// list call, about every tracked try of that instance, and ends each pod
-// DecideTry says is over the way EndTry says. It shares the sweeper's pod
+// it: every Interval the leader asks one Airflow instance, in one batch
+// (airflowapi's chunked, paginated list calls), about every tracked try of
+// that instance, and ends each pod DecideTry says is over the way EndTry
+// says. It shares the sweeper's pod
 // store, clients, dry-run switch and deletion rate limit (R). Several
 // instances are several TryChecks on the same R, one per instance: each
 // polls on its own and never looks at another instance's pods.

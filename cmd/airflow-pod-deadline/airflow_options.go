@@ -66,7 +66,7 @@ func (o *airflowOptions) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.apiVersion, "airflow-api-version", airflowapi.V2, `Try check: the API of --airflow-api-url: "v2" (Airflow 3, JWT from /auth/token) or "v1" (Airflow 2.x, basic auth).`)
 	fs.StringVar(&o.credentialsDir, "airflow-credentials-dir", "", "Try check: directory holding the files username and password of a read-only user of --airflow-api-url's Airflow (a mounted Secret); read again for every token (v2) or request (v1).")
 	fs.Var(&o.checks, checkFlagName, `Try check: one more Airflow instance, as instance=NAME,url=URL,credentials-dir=DIR[,api-version=v2|v1] (the keys of --airflow-instance, --airflow-api-url, --airflow-credentials-dir, --airflow-api-version; api-version defaults to v2; no commas in values). Repeatable; every instance name once.`)
-	fs.DurationVar(&o.pollInterval, "airflow-poll-interval", 10*time.Second, "Try check: how often the leader asks each Airflow about its tracked tries (one batched list call per instance per poll).")
+	fs.DurationVar(&o.pollInterval, "airflow-poll-interval", 10*time.Second, "Try check: how often the leader asks each Airflow about its tracked tries (batched list calls per instance per poll: chunks of tracked tries, pages of 100 task instances).")
 	fs.DurationVar(&o.grace, "airflow-grace", 30*time.Second, "Try check: a pod younger than this is never ended by the check (its try may not be visible yet).")
 	fs.DurationVar(&o.timeout, "airflow-timeout", 10*time.Second, "Try check: timeout of each Airflow API request.")
 }
