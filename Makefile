@@ -93,7 +93,7 @@ lint:
 ## FUZZMINIMIZE: the instrumented admission handler is slow enough that the
 ## default 60s cap leaves the fuzzer minimizing ("0/sec") most of the time.
 fuzz:
-	@for pkg in ./deadline/ ./webhook/ ./sweeper/; do \
+	@for pkg in ./deadline/ ./webhook/ ./sweeper/ ./airflowapi/; do \
 	  for target in $$($(GO) test -list '$(FUZZ)' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$target ($(FUZZTIME))"; \
 	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $(FUZZFLAGS) $$pkg; \

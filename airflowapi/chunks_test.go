@@ -95,10 +95,11 @@ func TestChunksCalls(t *testing.T) {
 			maxCalls: 50,
 		},
 		// The same runs, one tracked task instance per run, run k of each
-		// DAG at task k (test/perf/trycheck -pods-per-run 1). A body with
-		// two (run, task) pairs matches the crossed pairs too, so a body
-		// matching only tracked rows holds one (run, task) pair: 50 DAGs,
-		// 50 rows. 10 calls for 500 keys (2 per 100) is the least.
+		// DAG at task k (test/perf/trycheck -pods-per-run 1). A body of D
+		// DAGs, R runs and T tasks matches D×R×T rows, at most D×min(R,T)
+		// of them tracked: one (run, task) is at most 50 rows (50 DAGs) in
+		// a call, more are at most half tracked, 50 per page. 10 calls for
+		// 500 keys (2 per 100) is the least.
 		"sparse, one per run": {
 			db: benchDB(50, 10, 10),
 			keys: func(db airflowDB) []TaskKey {
@@ -251,4 +252,17 @@ func FuzzChunks(f *testing.F) {
 			require.Equal(t, cs[i].body, again[i].body, "chunk %d", i)
 		}
 	})
+}
+
+// BenchmarkChunks is what choosing the chunks costs the sweeper per poll
+// (docs/performance.md): the dense shape at 5,000 and 50,000 tries.
+func BenchmarkChunks(b *testing.B) {
+	for _, dags := range []int{50, 500} {
+		keys := benchDB(dags, 10, 10)
+		b.Run(fmt.Sprint(len(keys)), func(b *testing.B) {
+			for range b.N {
+				chunks(keys, 100)
+			}
+		})
+	}
 }
