@@ -1,6 +1,7 @@
 package airflowenv
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -144,4 +145,31 @@ func (a *Airflow) describe(n int) string {
 		fmt.Fprintf(&b, "--- %s (last %d lines)\n%s\n", name, n, c.tail(n))
 	}
 	return b.String()
+}
+
+// RestartTriggerer starts a triggerer again after StopTriggerer and waits
+// (up to 2 minutes) until its job is in the database, started after the
+// restart: a deferred task started before then could be picked up by no one.
+func (a *Airflow) RestartTriggerer(ctx context.Context) error {
+	since := time.Now().Add(-time.Second)
+	if err := a.StartTriggerer(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		rows, err := a.Query(ctx, "SELECT start_date FROM job WHERE job_type = 'TriggererJob' AND state = 'running'")
+		if err == nil {
+			for _, r := range rows {
+				if started, err := parseTime(r[0]); err == nil && started.After(since) {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no triggerer job started since %s: %w\n%s", since, ctx.Err(), a.describe(15))
+		case <-time.After(time.Second):
+		}
+	}
 }

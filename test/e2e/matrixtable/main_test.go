@@ -5,6 +5,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/cellresult"
 )
 
 func TestReplaceKeepsTheRest(t *testing.T) {
@@ -24,15 +26,15 @@ func TestCells(t *testing.T) {
 	}{
 		"failed by the kubelet": {
 			r: result{FinalState: "failed", EndAfter: &end, ObservedAfter: 15,
-				Pod: []relative{{"phase=Pending", -30}, {"phase=Running node=hollow-node-0", -28}, {"phase=Failed reason=DeadlineExceeded node=hollow-node-0", 1.6}}},
+				Pod: []cellresult.Relative{{Value: "phase=Pending", After: -30}, {Value: "phase=Running node=hollow-node-0", After: -28}, {Value: "phase=Failed reason=DeadlineExceeded node=hollow-node-0", After: 1.6}}},
 			state: "FAILED", ended: "+14.2 s", pod: "Failed/DeadlineExceeded +1.6 s",
 		},
 		"still deferred": {
-			r:     result{FinalState: "deferred", ObservedAfter: 60, Pod: []relative{{"phase=Running node=hollow-node-0", -28}}},
+			r:     result{FinalState: "deferred", ObservedAfter: 60, Pod: []cellresult.Relative{{Value: "phase=Running node=hollow-node-0", After: -28}}},
 			state: "DEFERRED at +60 s", ended: "—", pod: "still Running at +60 s",
 		},
 		"gone": {
-			r:     result{FinalState: "failed", EndAfter: &end, Pod: []relative{{"phase=Pending", -30}, {"gone", 0.4}}},
+			r:     result{FinalState: "failed", EndAfter: &end, Pod: []cellresult.Relative{{Value: "phase=Pending", After: -30}, {Value: "gone", After: 0.4}}},
 			state: "FAILED", ended: "+14.2 s", pod: "gone +0.4 s",
 		},
 	}
