@@ -456,6 +456,14 @@ func (x *checkEnv) apiDown(t *testing.T, check *testenv.Proc) {
 // check as it should be ends it within the bound of its start.
 func (x *checkEnv) misconfigured(t *testing.T) {
 	ctx := context.Background()
+	checks := func(p *testenv.Proc, instance, result string) float64 {
+		v, err := p.Metric("airflow_pod_deadline_airflow_checks_total", map[string]string{"instance": instance, "result": result})
+		require.NoError(t, err)
+		return v
+	}
+	// Started first: its webhook admits the pod (the configurations of the
+	// check stopped before would refuse every pod).
+	wrong := x.startCheck(t, "check-wrong-credentials", airflowenv.APIUser{Name: apiReader.Name, Password: "wrong"}, "default")
 	c := runCell(t, x.env, "misconfigured/with", tcDeferrable, seedTask, tcBudget)
 	c.from = cellresult.FromTryEnd
 	c.startDeferred(t)
@@ -464,14 +472,9 @@ func (x *checkEnv) misconfigured(t *testing.T) {
 	end, err := c.wait([]string{"failed"}, time.Minute)
 	require.NoError(t, err, "marked failed")
 	x.tryOver(c)
-	checks := func(p *testenv.Proc, instance, result string) float64 {
-		v, err := p.Metric("airflow_pod_deadline_airflow_checks_total", map[string]string{"instance": instance, "result": result})
-		require.NoError(t, err)
-		return v
-	}
 
-	wrong := x.startCheck(t, "check-wrong-credentials", airflowenv.APIUser{Name: apiReader.Name, Password: "wrong"}, "default")
-	require.Eventually(t, func() bool { return checks(wrong, "default", sweeper.CheckError) >= 3 }, 2*time.Minute,
+	errs0 := checks(wrong, "default", sweeper.CheckError)
+	require.Eventually(t, func() bool { return checks(wrong, "default", sweeper.CheckError) >= errs0+3 }, 2*time.Minute,
 		200*time.Millisecond, "%s: the check with wrong credentials never ran", c.name)
 	c.requireLeftAlone(t, "the check cannot authenticate")
 	auth, err := wrong.Metric("airflow_pod_deadline_airflow_api_errors_total", map[string]string{"instance": "default", "kind": airflowapi.KindAuth})
