@@ -34,6 +34,7 @@ type cell struct {
 	anyTryPod          bool // watch the run's pod whatever its try_number label (a reattached pod)
 	budget             time.Duration
 	from               string // what report's times are relative to (cellresult.FromDeadline, FromTryEnd)
+	logTry             int    // the try whose log report reads, when not c.try (a pod adopted by a later try)
 	mu                 sync.Mutex
 	states             []stamped[string] // each task state, when first seen
 	pods               []stamped[string] // each change of the pod as seen (phase/reason/gone)
@@ -270,6 +271,9 @@ func (c *cell) report(t *testing.T, ref time.Time, ti airflowenv.TaskInstance) {
 	}
 	var lines []string
 	try := c.try
+	if c.logTry > 0 {
+		try = c.logTry
+	}
 	if try == 0 {
 		try = max(ti.TryNumber, 1)
 	}

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/airflowapi"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/airflowenv"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/cellresult"
@@ -38,7 +39,7 @@ const (
 var tryCheckCells = []string{
 	"row5-trycheck", "marked-failed-triggerer-up", "marked-failed-triggerer-down", "cleared-triggerer-down", "cleared-triggerer-down-try2",
 	"run-marked-failed-triggerer-down", "worker-killed-zombie", "row7-trycheck-triggerer-down", "api-down",
-	"misconfigured",
+	"misconfigured", "two-airflows", "two-airflows-other",
 }
 
 // checkEnv is an env whose Airflow serves its public API (users apiReader
@@ -59,8 +60,8 @@ type checkEnv struct {
 // TestTryCheckRows), a task cleared and a run marked failed while the
 // triggerer is down, the worker killed and the scheduler's zombie detection
 // failing the try; with the check only, row 7 with the triggerer down, the
-// Airflow API down for a minute, and the check misconfigured (wrong
-// credentials, then the wrong instance name). The cells run one after
+// Airflow API down for a minute, a second Airflow on the cluster, and the
+// check misconfigured (wrong credentials, then the wrong instance name). The cells run one after
 // another: most stop the triggerer. With the check, every AirflowTryEnded
 // event must be on a pod whose try a cell ended.
 func TestTryCheckMatrix(t *testing.T) {
@@ -80,6 +81,7 @@ func TestTryCheckMatrix(t *testing.T) {
 				x.rows(t, true)
 				t.Run("row7-trycheck-triggerer-down", func(t *testing.T) { x.row7(t) })
 				t.Run("api-down", func(t *testing.T) { x.apiDown(t, check) })
+				t.Run("two-airflows", func(t *testing.T) { x.twoAirflows(t) })
 				t.Run("misconfigured", func(t *testing.T) {
 					require.NoError(t, check.Stop(15*time.Second))
 					x.misconfigured(t)
@@ -311,6 +313,9 @@ func (x *checkEnv) cleared(t *testing.T, with bool) {
 	x.tryOver(live)
 	requireStoppedByCheck(t, live, c2.tryEnd(end), live.podDeadline(), with)
 	restart()
+	if adopted {
+		c1.logTry = 2 // what try 2 did with the pod
+	}
 	c1.report(t, c2.tryEnd(end), end)
 	if !adopted {
 		c2.report(t, c2.tryEnd(end), end)
@@ -499,4 +504,55 @@ func (x *checkEnv) misconfigured(t *testing.T) {
 	requireStoppedByCheck(t, c, time.Now(), c.podDeadline(), true)
 	restart()
 	c.report(t, c.tryEnd(end), end)
+}
+
+// twoAirflows: a second Airflow on the same cluster whose policy stamps
+// the instance name "other" (AIRFLOW_POD_DEADLINE_INSTANCE), the check
+// serving "default": a deferred task marked failed while its triggerer is
+// down, in each Airflow at once. The check ends this env's pod and never
+// judges the other's.
+func (x *checkEnv) twoAirflows(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(x.dir, "airflow-other")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	airflowEnv, err := airflowenv.APIUserEnv(dir, apiReader, apiAdmin)
+	require.NoError(t, err)
+	other, err := airflowenv.Start(ctx, airflowenv.Options{
+		Venv:       filepath.Join(suite.root, "bin", "venvs", x.venv),
+		Kubeconfig: x.cp.Kubeconfig,
+		DAGsFolder: filepath.Join(suite.root, "test", "e2e", "airflow", "dags"),
+		Dir:        filepath.Join(dir, "airflow"),
+		Env:        append(airflowEnv, "AIRFLOW_POD_DEADLINE_INSTANCE=other"),
+		Log:        testWriter{t},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = other.Stop() })
+	otherAdmin, err := other.StartAPI(ctx, apiReader, apiAdmin)
+	require.NoError(t, err)
+	y := &env{venv: x.venv, dir: dir, cp: x.cp, client: x.client, airflow: other}
+
+	mine := runCell(t, x.env, "two-airflows/with", tcDeferrable, seedTask, tcBudget)
+	theirs := runCell(t, y, "two-airflows-other/with", tcDeferrable, seedTask, tcBudget)
+	for _, c := range []*cell{mine, theirs} {
+		c.from = cellresult.FromTryEnd
+		c.startDeferred(t)
+	}
+	theirPod := &corev1.Pod{}
+	require.NoError(t, x.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: theirs.podName}, theirPod))
+	require.Equal(t, "other", theirPod.Annotations[deadline.NewKeys(deadline.DefaultPrefix).Instance], "the other Airflow's policy stamps its name")
+	restartMine := stopTriggerer(t, x.env)
+	restartTheirs := stopTriggerer(t, y)
+	require.NoError(t, x.airflow.MarkTask(ctx, x.admin, apiAdmin, mine.dag, mine.runID, mine.task, "failed"))
+	require.NoError(t, other.MarkTask(ctx, otherAdmin, apiAdmin, theirs.dag, theirs.runID, theirs.task, "failed"))
+	endMine, err := mine.wait([]string{"failed"}, time.Minute)
+	require.NoError(t, err)
+	endTheirs, err := theirs.wait([]string{"failed"}, time.Minute)
+	require.NoError(t, err)
+	x.tryOver(mine)
+	requireStoppedByCheck(t, mine, mine.tryEnd(endMine), mine.podDeadline(), true)
+	theirs.requireLeftAlone(t, "the check does not serve the other Airflow")
+	restartMine()
+	restartTheirs()
+	mine.report(t, mine.tryEnd(endMine), endMine)
+	theirs.report(t, theirs.tryEnd(endTheirs), endTheirs)
 }

@@ -44,6 +44,8 @@ var rows = []struct{ prefix, title string }{
 	{"worker-killed-zombie", "Try check: not deferrable, the worker killed (task process and supervisor), zombie detection fails the try"},
 	{"row7-trycheck-triggerer-down", "Try check: row 7 with the triggerer down (`dagrun_timeout` 120 s, the pod's deadline is the run's)"},
 	{"api-down", "Try check: the Airflow API down for a minute while a live try's pod runs, then the try marked failed (triggerer down)"},
+	{"two-airflows", "Try check: two Airflows on one cluster, the check serving one: its deferred task marked failed while its triggerer is down"},
+	{"two-airflows-other", "Try check: two Airflows on one cluster: the other Airflow's task (instance `other`) marked failed while its triggerer is down"},
 	{"misconfigured", "Try check: a try marked failed (triggerer down) under a check with wrong credentials, then the wrong instance name, then a right one"},
 }
 
@@ -231,6 +233,7 @@ var explains = []*regexp.Regexp{
 	regexp.MustCompile(`(?i)terminated by signal|return code -9|zombie|heartbeat|killed|SIGKILL`),
 	regexp.MustCompile(`Marking task as|Task failed|Task instance in failure`),
 	regexp.MustCompile(`Marking task as SUCCESS`),
+	regexp.MustCompile(`Reusing existing pod`),
 	regexp.MustCompile(`Pausing task as DEFERRED`),
 }
 

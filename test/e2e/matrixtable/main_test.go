@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -61,4 +62,24 @@ func TestWhyPrefersTheTriggerEvent(t *testing.T) {
 	assert.Equal(t, "DeadlineExceeded, Killing", eventReasons([]string{"Normal Scheduled: x", "Normal DeadlineExceeded: Pod was active",
 		"Normal Killing: Stopping", "Normal DeadlineExceeded: again"}))
 	assert.True(t, versionLess("10.9.0", "10.17.1"))
+}
+
+func TestTableSaysWhatTimesAreRelativeTo(t *testing.T) {
+	end := 0.0
+	out := table([]result{
+		{Cell: "row1/with", With: true, FinalState: "failed", EndAfter: &end},
+		{Cell: "cleared-triggerer-down/with", With: true, From: cellresult.FromTryEnd, FinalState: "failed", EndAfter: &end},
+	})
+	row1, tc, ok := strings.Cut(out, "#### Try check: a deferred task cleared")
+	require.True(t, ok, out)
+	assert.NotContains(t, row1, "after the try's end", "row 1's times are after the deadline")
+	assert.Contains(t, tc, "Times are seconds after the try's end as Airflow recorded it")
+}
+
+func TestWhyShowsAnAdoptedPod(t *testing.T) {
+	lines := []string{
+		"2026-12-07T08:44:16Z info Reusing existing pod 'run-long-pod-x' (phase=Running, reason=) since it is not terminated or evicted.",
+		"2026-12-07T08:44:17Z info Pausing task as DEFERRED. dag_id=x",
+	}
+	assert.Equal(t, "Reusing existing pod 'run-long-pod-x' (phase=Running, reason=) since it is not terminated or evicted.", why(lines))
 }
