@@ -186,8 +186,9 @@ func stopTriggerer(t *testing.T, e *env) (restart func()) {
 // and older than the grace.
 func (c *cell) startDeferred(t *testing.T) {
 	t.Helper()
-	_, err := c.wait([]string{"deferred"}, 4*time.Minute)
+	ti, err := c.wait(append([]string{"deferred"}, terminal...), 4*time.Minute)
 	require.NoError(t, err, "%s: the task defers", c.name)
+	require.Equal(t, "deferred", ti.State, "%s: the task defers", c.name)
 	c.waitPod(t)
 	c.waitPodRunning(t)
 	c.waitPastGrace()
@@ -272,8 +273,9 @@ func (x *checkEnv) cleared(t *testing.T, with bool) {
 	t.Logf("%s: cleared try 1 at deadline%+.1fs", c1.name, time.Since(c1.podDeadline()).Seconds())
 	c2 := watchCell(t, x.env, withName("cleared-triggerer-down-try2", with), tcDeferrable, seedTask, runID, -1, 2, tcBudget)
 	c2.from = cellresult.FromTryEnd
-	try2, err := c2.wait([]string{"deferred"}, 4*time.Minute)
+	try2, err := c2.wait(append([]string{"deferred"}, terminal...), 4*time.Minute)
 	require.NoError(t, err, "%s: try 2 defers", c1.name)
+	require.Equal(t, "deferred", try2.State, "%s: try 2 defers", c1.name)
 	time.Sleep(time.Second) // the watcher polls every 200ms: a pod of try 2 is seen by now
 	log2, err := x.airflow.TaskLog(tcDeferrable, runID, seedTask, -1, 2)
 	require.NoError(t, err)
