@@ -56,9 +56,9 @@ func row7Cell(t *testing.T, e *env, name string, with, triggererDown bool) *cell
 		t.Logf("%s: triggerer stopped at deadline%+.1fs", c.name, time.Since(deadline).Seconds())
 		during := c.stateAt(t, deadline.Add(triggererBackAfter))
 		t.Logf("%s: task %s while the triggerer is down, at deadline+%s; pod %s", c.name, during.State, triggererBackAfter, c.lastPod())
-		require.NoError(t, e.airflow.StartTriggerer())
-		restarted = true
 		from = time.Now()
+		require.NoError(t, e.airflow.RestartTriggerer(context.Background()))
+		restarted = true
 	}
 
 	if !with {

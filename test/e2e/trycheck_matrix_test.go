@@ -426,6 +426,7 @@ func (x *checkEnv) apiDown(t *testing.T, check *testenv.Proc) {
 	down := time.Now()
 	errs0, apiErrs0 := checks(sweeper.CheckError), apiErrors()
 	during := c.stateAt(t, down.Add(time.Minute))
+	require.Equal(t, "deferred", during.State, "%s: the try must live through the outage", c.name)
 	errs1, apiErrs1 := checks(sweeper.CheckError), apiErrors()
 	t.Logf("%s: API down %s: %v failed checks, %v API errors; task %s, pod %s", c.name, time.Since(down).Round(time.Second),
 		errs1-errs0, apiErrs1-apiErrs0, during.State, c.lastPod())
