@@ -61,9 +61,9 @@ type checkEnv struct {
 // triggerer is down, the worker killed and the scheduler's zombie detection
 // failing the try; with the check only, row 7 with the triggerer down, the
 // Airflow API down for a minute, a second Airflow on the cluster, and the
-// check misconfigured (wrong credentials, then the wrong instance name). The cells run one after
-// another: most stop the triggerer. With the check, every AirflowTryEnded
-// event must be on a pod whose try a cell ended.
+// check misconfigured (wrong credentials, then the wrong instance name). The
+// cells run one after another: most stop the triggerer. With the check,
+// every AirflowTryEnded event must be on a pod whose try a cell ended.
 func TestTryCheckMatrix(t *testing.T) {
 	all := venvs(t, allVenvs...)
 	slots := make(chan struct{}, parallelVenvs())
@@ -141,12 +141,18 @@ func (x *checkEnv) startCheck(t *testing.T, name string, user airflowenv.APIUser
 
 // tryOver records that a cell ended the try of pod: the check may end it.
 func (x *checkEnv) tryOver(c *cell) {
-	if c == nil || c.podName == "" {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	pod := c.podName
+	c.mu.Unlock()
+	if pod == "" {
 		return
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.over[c.podName] = c.name
+	x.over[pod] = c.name
 }
 
 // requireOnlyOverEnded requires every AirflowTryEnded event to be on a pod
