@@ -55,8 +55,8 @@ E2E_RUN ?= .
 e2e-airflow: bin-tools airflow-venvs
 	APD_E2E_AIRFLOW=1 APD_E2E_VENVS="$(E2E_VENVS)" $(GO) test -count=1 -v -timeout 60m -run '$(E2E_RUN)' ./test/e2e/ 2>&1 | grep -v '^{'
 
-## e2e: the whole matrix of docs/airflow.md (rows 1-6, without and with us, in every
-## venv; about 45 min on 2 cores, E2E_PARALLEL venvs at once), then e2e-table.
+## e2e: the whole matrix of docs/airflow.md (rows 1-7 and the try check's rows, without
+## and with us, in every venv; E2E_PARALLEL venvs at once), then e2e-table.
 ## E2E_VENVS="name ..." runs some venvs only (their results are replaced, the rest kept);
 ## E2E_CELLS (a go test -run pattern under TestMatrix, e.g. 'TestMatrix/.*/.*/triggerer-down/row5')
 ## reruns some cells and keeps every other result.
@@ -66,7 +66,7 @@ E2E_CELLS ?=
 e2e: bin-tools airflow-venvs
 	status=0; APD_E2E_AIRFLOW=1 APD_E2E_VENVS="$(E2E_VENVS)" APD_E2E_PARALLEL=$(E2E_PARALLEL) \
 	  APD_E2E_RESULTS=$(CURDIR)/test/e2e/results APD_E2E_RESULTS_KEEP=$(if $(E2E_CELLS),1,0) \
-	  $(GO) test -count=1 -v -parallel 32 -timeout 120m -run '$(if $(E2E_CELLS),$(E2E_CELLS),^TestMatrix$$)' \
+	  $(GO) test -count=1 -v -parallel 32 -timeout 120m -run '$(if $(E2E_CELLS),$(E2E_CELLS),^(TestMatrix|TestTryCheckMatrix)$$)' \
 	  ./test/e2e/ 2>&1 | grep -v '^{' | tee bin/e2e$(if $(E2E_CELLS),-cells).log || status=$$?; \
 	$(MAKE) e2e-table; exit $$status
 

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/airflowenv"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/cellresult"
 )
 
 const deadlineKey = "airflow-pod-deadline.io/execution-deadline"
@@ -32,6 +33,8 @@ type cell struct {
 	try                int  // 0: whichever try runs; else only this try's pod and log
 	anyTryPod          bool // watch the run's pod whatever its try_number label (a reattached pod)
 	budget             time.Duration
+	from               string // what report's times are relative to (cellresult.FromDeadline, FromTryEnd)
+	logTry             int    // the try whose log report reads, when not c.try (a pod adopted by a later try)
 	mu                 sync.Mutex
 	states             []stamped[string] // each task state, when first seen
 	pods               []stamped[string] // each change of the pod as seen (phase/reason/gone)
@@ -230,15 +233,20 @@ func (c *cell) wait(states []string, timeout time.Duration) (airflowenv.TaskInst
 }
 
 // report logs what the cell saw: states, pod changes, events, and the task
-// log lines that explain the end.
-func (c *cell) report(t *testing.T, deadline time.Time, ti airflowenv.TaskInstance) {
+// log lines that explain the end; times are relative to ref, the pod's
+// deadline or (c.from == cellresult.FromTryEnd) the try's end.
+func (c *cell) report(t *testing.T, ref time.Time, ti airflowenv.TaskInstance) {
 	t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rel := func(at time.Time) string { return fmt.Sprintf("deadline%+.1fs", at.Sub(deadline).Seconds()) }
+	label := "deadline"
+	if c.from == cellresult.FromTryEnd {
+		label = "tryEnd"
+	}
+	rel := func(at time.Time) string { return fmt.Sprintf("%s%+.1fs", label, at.Sub(ref).Seconds()) }
 	var b strings.Builder
 	fmt.Fprintf(&b, "=== %s (%s, cncf-kubernetes %s): %s\n", c.name, c.e.airflow.Version, c.e.airflow.Provider, ti)
-	fmt.Fprintf(&b, "deadline %s; pod %s annotation %q activeDeadlineSeconds %v\n", deadline.Format(time.RFC3339Nano),
+	fmt.Fprintf(&b, "%s %s; pod %s annotation %q activeDeadlineSeconds %v\n", label, ref.Format(time.RFC3339Nano),
 		c.podName, c.deadlineAnnotation, deref(c.activeDeadline))
 	for _, s := range c.states {
 		fmt.Fprintf(&b, "  task %-12s at %s\n", s.Value, rel(s.At))
@@ -263,6 +271,9 @@ func (c *cell) report(t *testing.T, deadline time.Time, ti airflowenv.TaskInstan
 	}
 	var lines []string
 	try := c.try
+	if c.logTry > 0 {
+		try = c.logTry
+	}
 	if try == 0 {
 		try = max(ti.TryNumber, 1)
 	}
@@ -276,7 +287,18 @@ func (c *cell) report(t *testing.T, deadline time.Time, ti airflowenv.TaskInstan
 		fmt.Fprintf(&b, "  task log: %v\n", err)
 	}
 	t.Log(b.String())
-	c.save(t, deadline, ti, events, lines)
+	c.save(t, ref, ti, events, lines)
+}
+
+// deadline is the pod's execution deadline: ref itself when the cell's
+// times are relative to it, else the pod's annotation (zero if none); c.mu
+// is held by the caller.
+func (c *cell) deadline(ref time.Time) time.Time {
+	if c.from == cellresult.FromDeadline {
+		return ref
+	}
+	d, _ := time.Parse(time.RFC3339Nano, c.deadlineAnnotation)
+	return d
 }
 
 var why = regexp.MustCompile(`(?i)(error|exception|timeout|timed out|deadline|fail|success|not found|deleted|` +

@@ -11,7 +11,8 @@ import (
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/airflowenv"
 )
 
-// What issue 10 requires of every cell run with airflow-pod-deadline.
+// What the matrix (docs/airflow.md) requires of every cell run with
+// airflow-pod-deadline.
 const (
 	// taskWithin: the task is FAILED (or UP_FOR_RETRY) this long after its
 	// deadline, once Airflow's components are up.

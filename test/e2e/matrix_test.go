@@ -12,7 +12,7 @@ var allVenvs = []string{
 	"af3.3.2-k8s10.17.0", "af3.3.2-k8s10.17.1", "af3.3.2-k8s10.18.0", "af3.3.2-k8s10.25.0", "af2.11.2-k8s10.25.0",
 }
 
-// TestMatrix runs the whole matrix of issue 10 (`make e2e`): rows 1-7, each
+// TestMatrix runs the deadline matrix of docs/airflow.md (`make e2e`): rows 1-7, each
 // once without and once with airflow-pod-deadline, in every venv. Each venv
 // has its own cluster and Airflow; APD_E2E_PARALLEL (default 2) of them run
 // at once. Within a phase the rows run side by side on Airflow 3, except
@@ -41,26 +41,14 @@ func TestMatrix(t *testing.T) {
 				t.Run(phase, func(t *testing.T) {
 					t.Run("deferred", func(t *testing.T) {
 						cell := e.cellRunner(t)
-						cell("row1", func(t *testing.T) {
-							if with {
-								row1With(t, e)
-							} else {
-								row1Without(t, e)
-							}
-						})
-						cell("row2", func(t *testing.T) {
-							if with {
-								row2With(t, e)
-							} else {
-								row2Without(t, e)
-							}
-						})
+						cell("row1", func(t *testing.T) { row1(t, e, with) })
+						cell("row2", func(t *testing.T) { row2(t, e, with) })
 						cell("row3", func(t *testing.T) { row3(t, e, with) })
 						cell("row6-mapped", func(t *testing.T) { row6Mapped(t, e, with) })
 						cell("row6-retry", func(t *testing.T) { row6Retry(t, e, with) })
 						cell("row7", func(t *testing.T) { row7(t, e, with, false) })
 						if with {
-							cell("refused", func(t *testing.T) { refusedWith(t, e) })
+							cell("refused", func(t *testing.T) { refused(t, e) })
 						}
 					})
 					t.Run("triggerer-down", func(t *testing.T) {

@@ -9,11 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// refusedWith is case (a) of docs/airflow.md with real Airflow: the pod's
+// refused is case (a) of docs/airflow.md with real Airflow: the pod's
 // deadline (an explicit annotation, 2026-01-01) has passed when KPO creates
 // it, so the webhook denies the create and the try fails at once, with no
 // pod. It records the task log lines the docs quote.
-func refusedWith(t *testing.T, e *env) {
+func refused(t *testing.T, e *env) {
 	c := runCell(t, e, "refused/with", "apd_refused", seedTask, 30*time.Second)
 	end, ended := c.waitEnd(t, 4*time.Minute)
 	require.True(t, ended, "the refused try did not end: %v", end)

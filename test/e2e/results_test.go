@@ -9,37 +9,8 @@ import (
 	"time"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/airflowenv"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/cellresult"
 )
-
-// cellResult is one matrix cell as recorded, written as JSON under
-// $APD_E2E_RESULTS/<venv>/<cell>.json when that variable is set: the input
-// for the matrix table of docs/airflow.md (issue 10, item 6). Instants are
-// given as seconds relative to the pod's execution deadline.
-type cellResult struct {
-	Cell           string     `json:"cell"`
-	Venv           string     `json:"venv"`
-	Airflow        string     `json:"airflow"`
-	Provider       string     `json:"provider"`
-	WithDeadlines  bool       `json:"withAirflowPodDeadline"`
-	DAG            string     `json:"dag"`
-	Task           string     `json:"task"`
-	MapIndex       int        `json:"mapIndex"`
-	Deadline       time.Time  `json:"deadline"`
-	FinalState     string     `json:"finalState"` // the state when the cell stopped watching
-	ObservedAfter  float64    `json:"observedUntilAfterDeadlineSeconds"`
-	TryNumber      int        `json:"tryNumber"`
-	EndAfter       *float64   `json:"taskEndAfterDeadlineSeconds,omitempty"`
-	PodGoneAfter   *float64   `json:"podGoneAfterDeadlineSeconds,omitempty"`
-	TaskStates     []relative `json:"taskStates"`
-	Pod            []relative `json:"pod"`
-	Events         []string   `json:"events"`
-	TaskLogExcerpt []string   `json:"taskLog"`
-}
-
-type relative struct {
-	Value string  `json:"value"`
-	After float64 `json:"afterDeadlineSeconds"`
-}
 
 // clearResults removes a venv's earlier results, so that the table is of
 // one run; APD_E2E_RESULTS_KEEP=1 keeps them (a run of some cells only
@@ -53,18 +24,44 @@ func clearResults(t *testing.T, venv string) {
 	}
 }
 
-// save writes the cell's result; c.mu is held by the caller.
-func (c *cell) save(t *testing.T, deadline time.Time, ti airflowenv.TaskInstance, events, lines []string) {
+// clearCellResults removes a venv's earlier results of the given cells
+// only (files <cell>_<phase>.json), for a test that shares the venv's
+// results with another; APD_E2E_RESULTS_KEEP=1 keeps them.
+func clearCellResults(t *testing.T, venv string, cells []string) {
+	t.Helper()
+	dir := os.Getenv("APD_E2E_RESULTS")
+	if dir == "" || os.Getenv("APD_E2E_RESULTS_KEEP") == "1" {
+		return
+	}
+	for _, c := range cells {
+		files, err := filepath.Glob(filepath.Join(dir, venv, c+"_*.json"))
+		if err != nil {
+			t.Errorf("clearing earlier results: %v", err)
+		}
+		for _, f := range files {
+			if err := os.Remove(f); err != nil {
+				t.Errorf("clearing earlier results: %v", err)
+			}
+		}
+	}
+}
+
+// save writes the cell's result as a cellresult.Result under
+// $APD_E2E_RESULTS/<venv>/<cell>.json when that variable is set, times
+// relative to ref (the pod's deadline, or the try's end: c.from); c.mu is
+// held by the caller.
+func (c *cell) save(t *testing.T, ref time.Time, ti airflowenv.TaskInstance, events, lines []string) {
 	t.Helper()
 	dir := os.Getenv("APD_E2E_RESULTS")
 	if dir == "" {
 		return
 	}
-	after := func(at time.Time) float64 { return at.Sub(deadline).Seconds() }
-	r := cellResult{
+	after := func(at time.Time) float64 { return at.Sub(ref).Seconds() }
+	r := cellresult.Result{
 		Cell: c.name, Venv: c.e.venv, Airflow: c.e.airflow.Version, Provider: c.e.airflow.Provider,
-		WithDeadlines: strings.HasSuffix(c.name, "/with"), DAG: c.dag, Task: c.task, MapIndex: c.mapIndex,
-		Deadline: deadline, FinalState: ti.State, ObservedAfter: after(time.Now()), TryNumber: ti.TryNumber, Events: events, TaskLogExcerpt: lines,
+		With: strings.HasSuffix(c.name, "/with"), From: c.from, DAG: c.dag, Task: c.task, MapIndex: c.mapIndex,
+		Deadline: c.deadline(ref), FinalState: ti.State, ObservedAfter: after(time.Now()), TryNumber: ti.TryNumber,
+		Events: events, TaskLog: lines,
 	}
 	if !ti.End.IsZero() {
 		v := after(ti.End)
@@ -75,10 +72,10 @@ func (c *cell) save(t *testing.T, deadline time.Time, ti airflowenv.TaskInstance
 		r.PodGoneAfter = &v
 	}
 	for _, s := range c.states {
-		r.TaskStates = append(r.TaskStates, relative{s.Value, after(s.At)})
+		r.TaskStates = append(r.TaskStates, cellresult.Relative{Value: s.Value, After: after(s.At)})
 	}
 	for _, p := range c.pods {
-		r.Pod = append(r.Pod, relative{p.Value, after(p.At)})
+		r.Pod = append(r.Pod, cellresult.Relative{Value: p.Value, After: after(p.At)})
 	}
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {

@@ -13,22 +13,20 @@ import (
 // Matrix row 2: the pod never schedules (the DAG's nodeSelector matches no
 // node), and KPO's startup_timeout_seconds (150) is longer than the 30s
 // budget.
-func row2Without(t *testing.T, e *env) {
-	c := runCell(t, e, "row2/without", "apd_never_scheduled", "run_long_pod", 30*time.Second)
+func row2(t *testing.T, e *env, with bool) {
+	c := runCell(t, e, withName("row2", with), "apd_never_scheduled", "run_long_pod", 30*time.Second)
 	deadline := c.begin(t)
-	at60 := c.stateAt(t, deadline.Add(60*time.Second))
-	t.Logf("row2/without: task state at deadline+60s: %v", at60)
-	end, ended := c.waitEnd(t, time.Until(deadline.Add(150*time.Second+90*time.Second)))
-	c.report(t, deadline, end)
-	if ended {
-		assert.NotEqual(t, "success", end.State, "a task past its execution_timeout must not succeed")
-		assert.True(t, !end.End.Before(deadline), "ended %s before its deadline %s", end.End, deadline)
+	if !with {
+		at60 := c.stateAt(t, deadline.Add(60*time.Second))
+		t.Logf("%s: task state at deadline+60s: %v", c.name, at60)
+		end, ended := c.waitEnd(t, time.Until(deadline.Add(150*time.Second+90*time.Second)))
+		c.report(t, deadline, end)
+		if ended {
+			assert.NotEqual(t, "success", end.State, "a task past its execution_timeout must not succeed")
+			assert.True(t, !end.End.Before(deadline), "ended %s before its deadline %s", end.End, deadline)
+		}
+		return
 	}
-}
-
-func row2With(t *testing.T, e *env) {
-	c := runCell(t, e, "row2/with", "apd_never_scheduled", "run_long_pod", 30*time.Second)
-	deadline := c.begin(t)
 	end, ended := c.waitEnd(t, time.Until(deadline.Add(150*time.Second+60*time.Second)))
 	c.report(t, deadline, end)
 	require.NotNil(t, c.activeDeadline, "the webhook clamps activeDeadlineSeconds")
@@ -37,7 +35,7 @@ func row2With(t *testing.T, e *env) {
 	assert.False(t, gone.Before(deadline), "pod gone at %s, before its deadline %s", gone, deadline)
 	assert.WithinDuration(t, deadline, gone, 2*time.Second+time.Second, "pod ends within 2s (+1s polling) of its deadline")
 	require.True(t, ended, "task did not end")
-	t.Logf("row2/with: final %v; deadline -> end_date %s", end, end.End.Sub(deadline))
+	t.Logf("%s: final %v; deadline -> end_date %s", c.name, end, end.End.Sub(deadline))
 	assert.NotEqual(t, "success", end.State, "a task past its execution_timeout must not succeed")
 	assert.False(t, end.End.After(deadline.Add(60*time.Second)), "task ended %s after its deadline (want within 60s)", end.End.Sub(deadline))
 }

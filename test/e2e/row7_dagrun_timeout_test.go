@@ -27,7 +27,11 @@ const (
 // airflow-pod-deadline the policy stamped the run's deadline (the earlier
 // of the two) and the pod is stopped then, whatever Airflow does.
 func row7(t *testing.T, e *env, with, triggererDown bool) {
-	name := "row7-dagrun-timeout"
+	row7Cell(t, e, "row7-dagrun-timeout", with, triggererDown)
+}
+
+// row7Cell runs row 7 as the cell name (+ "-triggerer-down") and returns it.
+func row7Cell(t *testing.T, e *env, name string, with, triggererDown bool) *cell {
 	if triggererDown {
 		name += "-triggerer-down"
 	}
@@ -52,9 +56,9 @@ func row7(t *testing.T, e *env, with, triggererDown bool) {
 		t.Logf("%s: triggerer stopped at deadline%+.1fs", c.name, time.Since(deadline).Seconds())
 		during := c.stateAt(t, deadline.Add(triggererBackAfter))
 		t.Logf("%s: task %s while the triggerer is down, at deadline+%s; pod %s", c.name, during.State, triggererBackAfter, c.lastPod())
-		require.NoError(t, e.airflow.StartTriggerer())
-		restarted = true
 		from = time.Now()
+		require.NoError(t, e.airflow.RestartTriggerer(context.Background()))
+		restarted = true
 	}
 
 	if !with {
@@ -62,7 +66,7 @@ func row7(t *testing.T, e *env, with, triggererDown bool) {
 		run, err := e.airflow.DagRun(context.Background(), c.dag, c.runID)
 		require.NoError(t, err)
 		t.Logf("%s: run %s, task %s, pod %s at deadline%+.0fs", c.name, run.State, at.State, c.lastPod(), time.Since(deadline).Seconds())
-		return
+		return c
 	}
 
 	end, ended := c.waitEnd(t, time.Until(from.Add(taskWithin+30*time.Second)))
@@ -89,6 +93,7 @@ func row7(t *testing.T, e *env, with, triggererDown bool) {
 		assert.Fail(t, "task did not end", "%s: %v (run %s)", c.name, end, run.State)
 	}
 	requirePodStopped(t, c, deadline)
+	return c
 }
 
 // beginRun is begin for row 7: it waits until the try has started and its

@@ -14,14 +14,14 @@ func TestRows1And2(t *testing.T) {
 			t.Parallel()
 			e := startEnv(t, venv)
 			t.Run("without", func(t *testing.T) {
-				t.Run("row1", func(t *testing.T) { t.Parallel(); row1Without(t, e) })
-				t.Run("row2", func(t *testing.T) { t.Parallel(); row2Without(t, e) })
+				t.Run("row1", func(t *testing.T) { t.Parallel(); row1(t, e, false) })
+				t.Run("row2", func(t *testing.T) { t.Parallel(); row2(t, e, false) })
 			})
 			e.deleteAllPods(t)
 			e.withDeadlines(t)
 			t.Run("with", func(t *testing.T) {
-				t.Run("row1", func(t *testing.T) { t.Parallel(); row1With(t, e) })
-				t.Run("row2", func(t *testing.T) { t.Parallel(); row2With(t, e) })
+				t.Run("row1", func(t *testing.T) { t.Parallel(); row1(t, e, true) })
+				t.Run("row2", func(t *testing.T) { t.Parallel(); row2(t, e, true) })
 			})
 			e.deleteAllPods(t)
 		})

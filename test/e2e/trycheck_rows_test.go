@@ -16,12 +16,13 @@ import (
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/airflowapi"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/sweeper"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/airflowenv"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/cellresult"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/testenv"
 )
 
 // checkInterval is the try check's --airflow-poll-interval in these rows;
-// the issue's bound is a pod stopped within it + 2 s of Airflow recording
-// the try's end.
+// the bound (docs/airflow.md, "The try check") is a pod stopped within it +
+// 2 s of Airflow recording the try's end.
 const checkInterval = 5 * time.Second
 
 // checkGrace is the check's --airflow-grace here: the bound holds for pods
@@ -36,13 +37,14 @@ func (c *cell) waitPastGrace() {
 	time.Sleep(time.Until(created.Add(checkGrace + time.Second)))
 }
 
-// TestTryCheckRows runs the crash-path rows of issue 19 without and with the
+// TestTryCheckRows runs crash-path rows of the try check without and with the
 // try check, on Airflow 3.3.2 and the newest provider (what `make test`
 // runs): row 5 (the task process SIGKILLed, not deferrable) and a deferred
 // task marked failed through the API with the triggerer up and while it is
-// down, one after the other. The triggerer-down cell comes last: twice here a
-// deferred task started right after that cell restarted the triggerer failed
-// before deferring, with or without airflow-pod-deadline running.
+// down, one after the other. The triggerer-down cell comes last, and waits
+// for the restarted triggerer to drop the marked task's trigger (see
+// airflowenv.RestartTriggerer: on SQLite its id went to the next deferred
+// task, which then failed with the old trigger's event).
 func TestTryCheckRows(t *testing.T) {
 	for _, venv := range venvs(t, "af3.3.2-k8s10.25.0") {
 		t.Run(venv, func(t *testing.T) {
@@ -133,8 +135,9 @@ func requireStoppedByCheck(t *testing.T, c *cell, from, deadline time.Time, with
 // row5Check is matrix row 5 (the task process SIGKILLed, not deferrable)
 // judged by the try check: Airflow fails the try at once, the pod must
 // follow.
-func row5Check(t *testing.T, e *env, with bool) {
+func row5Check(t *testing.T, e *env, with bool) *cell {
 	c := runCell(t, e, withName("row5-trycheck", with), "apd_non_deferrable", seedTask, 30*time.Second)
+	c.from = cellresult.FromTryEnd
 	deadline := c.begin(t)
 	c.waitPodRunning(t)
 	c.waitPastGrace()
@@ -145,44 +148,50 @@ func row5Check(t *testing.T, e *env, with bool) {
 	require.True(t, time.Now().Before(deadline), "the kill must come before the deadline")
 	end, ended := c.waitEnd(t, 2*time.Minute)
 	require.True(t, ended, "%s: the killed try never ended (%s)", c.name, end)
-	requireStoppedByCheck(t, c, c.endedAt(), deadline, with)
+	requireStoppedByCheck(t, c, c.tryEnd(end), deadline, with)
+	c.report(t, c.tryEnd(end), end)
+	return c
 }
 
 // markedFailedTriggererDown: a deferred task marked failed through the API
 // (as the UI does) while the triggerer is down, so no trigger's on_kill
 // deletes the pod. It stops the env's triggerer: no other deferred cell may
 // run beside it.
-func markedFailedTriggererDown(t *testing.T, e *env, url string, with bool) {
+func markedFailedTriggererDown(t *testing.T, e *env, url string, with bool) *cell {
 	c := runCell(t, e, withName("marked-failed-triggerer-down", with), seedDAG, seedTask, 30*time.Second)
+	c.from = cellresult.FromTryEnd
 	deadline := c.begin(t)
 	_, err := c.wait([]string{"deferred"}, 2*time.Minute)
 	require.NoError(t, err, "the seed task defers")
 	c.waitPodRunning(t)
 	c.waitPastGrace()
 	require.NoError(t, e.airflow.StopTriggerer())
-	defer func() { assert.NoError(t, e.airflow.StartTriggerer()) }()
+	defer func() { assert.NoError(t, e.airflow.RestartTriggerer(context.Background())) }()
 	require.NoError(t, e.airflow.MarkTask(context.Background(), url, apiAdmin, c.dag, c.runID, c.task, "failed"))
 	end, err := c.wait([]string{"failed"}, 30*time.Second)
 	require.NoError(t, err, "marked failed")
 	require.True(t, c.endedAt().Before(deadline), "%s: marked failed only after the deadline (%s)", c.name, end)
-	requireStoppedByCheck(t, c, c.endedAt(), deadline, with)
+	requireStoppedByCheck(t, c, c.tryEnd(end), deadline, with)
+	c.report(t, c.tryEnd(end), end)
+	return c
 }
 
 // markedFailedTriggererUp: the same with the triggerer up, where Airflow
 // cleans up itself (the cancelled trigger's on_kill deletes the pod): the
 // check must not get in its way — the pod ends, and the check records at
 // most one AirflowTryEnded event for it.
-func markedFailedTriggererUp(t *testing.T, e *env, url string, with bool) {
+func markedFailedTriggererUp(t *testing.T, e *env, url string, with bool) *cell {
 	c := runCell(t, e, withName("marked-failed-triggerer-up", with), seedDAG, seedTask, 30*time.Second)
+	c.from = cellresult.FromTryEnd
 	deadline := c.begin(t)
 	_, err := c.wait([]string{"deferred"}, 2*time.Minute)
 	require.NoError(t, err, "the seed task defers")
 	c.waitPodRunning(t)
 	c.waitPastGrace()
 	require.NoError(t, e.airflow.MarkTask(context.Background(), url, apiAdmin, c.dag, c.runID, c.task, "failed"))
-	_, err = c.wait([]string{"failed"}, 30*time.Second)
+	end, err := c.wait([]string{"failed"}, 30*time.Second)
 	require.NoError(t, err, "marked failed")
-	from := c.endedAt()
+	from := c.tryEnd(end)
 	for stopped, _ := c.podStoppedAt(); stopped.IsZero() && time.Now().Before(from.Add(30*time.Second)); {
 		time.Sleep(200 * time.Millisecond)
 		stopped, _ = c.podStoppedAt()
@@ -211,4 +220,6 @@ func markedFailedTriggererUp(t *testing.T, e *env, url string, with bool) {
 	} else {
 		assert.Zero(t, n)
 	}
+	c.report(t, from, end)
+	return c
 }

@@ -32,6 +32,9 @@ type Airflow struct {
 	// APIPort is the Airflow 3 api-server's port on 127.0.0.1 (unused on 2).
 	APIPort int
 
+	webPort  int // Airflow 2's webserver (StartAPI)
+	readPort int // Airflow 3's public-API-only api-server (StartReadAPI)
+
 	opts    Options
 	secret  string
 	env     []string
@@ -116,6 +119,8 @@ func (a *Airflow) args(name string) []string {
 	switch name {
 	case "api-server":
 		return []string{"api-server", "--host", "127.0.0.1", "--port", strconv.Itoa(a.APIPort), "--workers", "1"}
+	case readAPI:
+		return []string{"api-server", "--host", "127.0.0.1", "--port", strconv.Itoa(a.readPort), "--workers", "1", "--apps", "core"}
 	case "scheduler", "triggerer":
 		return []string{name, "--skip-serve-logs"}
 	default:

@@ -66,25 +66,12 @@ func (a *Airflow) StartAPI(ctx context.Context, reader, admin APIUser) (string, 
 	if err != nil {
 		return "", err
 	}
+	a.webPort = port
 	if err := a.startWebserver(port); err != nil {
 		return "", err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	for {
-		if _, err := testenv.HTTPGet(ctx, url+"/health"); err == nil {
-			return url, nil
-		}
-		if c := a.snapshot()["webserver"]; c != nil && c.done() {
-			return "", fmt.Errorf("webserver exited at start:\n%s", c.tail(30))
-		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("webserver not up at %s: %w", url, ctx.Err())
-		case <-time.After(time.Second):
-		}
-	}
+	return url, a.waitHTTP(ctx, "webserver", url+"/health")
 }
 
 // startWebserver starts Airflow 2's webserver (one gunicorn worker, basic
@@ -127,18 +114,45 @@ func (a *Airflow) startWebserver(port int) error {
 // UpdateTaskInstance with dry_run false).
 func (a *Airflow) MarkTask(ctx context.Context, baseURL string, user APIUser, dagID, runID, taskID, state string) error {
 	body := map[string]any{"new_state": state}
+	if a.Major < 3 {
+		body["dry_run"] = false
+	}
+	return a.call(ctx, http.MethodPatch, baseURL, user, fmt.Sprintf("/dags/%s/dagRuns/%s/taskInstances/%s",
+		url.PathEscape(dagID), url.PathEscape(runID), url.PathEscape(taskID)), body)
+}
+
+// MarkRun sets a DAG run's state through the public API as user (an Admin),
+// as the UI's "Mark run as failed" does: PATCH
+// /api/{v2,v1}/dags/{dag_id}/dagRuns/{dag_run_id} with {"state": state}
+// (v2's DAGRunPatchBody, v1's UpdateDagRunState).
+func (a *Airflow) MarkRun(ctx context.Context, baseURL string, user APIUser, dagID, runID, state string) error {
+	return a.call(ctx, http.MethodPatch, baseURL, user, fmt.Sprintf("/dags/%s/dagRuns/%s",
+		url.PathEscape(dagID), url.PathEscape(runID)), map[string]any{"state": state})
+}
+
+// ClearTask clears one task of a run through the public API as user (an
+// Admin), as the UI's "Clear" does, whatever its state: POST
+// /api/{v2,v1}/dags/{dag_id}/clearTaskInstances (v2's
+// ClearTaskInstancesBody, v1's ClearTaskInstances; both default to a dry
+// run of failed tasks only).
+func (a *Airflow) ClearTask(ctx context.Context, baseURL string, user APIUser, dagID, runID, taskID string) error {
+	return a.call(ctx, http.MethodPost, baseURL, user, fmt.Sprintf("/dags/%s/clearTaskInstances", url.PathEscape(dagID)),
+		map[string]any{"dry_run": false, "only_failed": false, "dag_run_id": runID, "task_ids": []string{taskID}})
+}
+
+// call sends body as JSON to the public API's path (under /api/v2 on
+// Airflow 3, /api/v1 on 2) as user and requires a 200.
+func (a *Airflow) call(ctx context.Context, method, baseURL string, user APIUser, path string, body any) error {
 	version := "v2"
 	if a.Major < 3 {
 		version = "v1"
-		body["dry_run"] = false
 	}
-	u := fmt.Sprintf("%s/api/%s/dags/%s/dagRuns/%s/taskInstances/%s", baseURL, version,
-		url.PathEscape(dagID), url.PathEscape(runID), url.PathEscape(taskID))
+	u := baseURL + "/api/" + version + path
 	payload, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, u, bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(payload))
 	if err != nil {
 		return err
 	}
@@ -159,7 +173,7 @@ func (a *Airflow) MarkTask(ctx context.Context, baseURL string, user APIUser, da
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("PATCH %s: %d %s", u, resp.StatusCode, out)
+		return fmt.Errorf("%s %s: %d %s", method, u, resp.StatusCode, out)
 	}
 	return nil
 }

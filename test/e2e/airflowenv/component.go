@@ -1,6 +1,7 @@
 package airflowenv
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -144,4 +145,52 @@ func (a *Airflow) describe(n int) string {
 		fmt.Fprintf(&b, "--- %s (last %d lines)\n%s\n", name, n, c.tail(n))
 	}
 	return b.String()
+}
+
+// RestartTriggerer starts a triggerer again after StopTriggerer and waits
+// (up to 2 minutes) until its job is in the database, started after the
+// restart, and no trigger is left that no task instance waits for. The
+// latter matters on SQLite: a trigger whose task was marked failed or
+// cleared while the triggerer was down is run once more by the returning
+// triggerer until its cleanup deletes the row, and SQLite hands the freed id
+// to the next trigger created; the old trigger's event then resumes that new
+// task (seen: a deferred task started right after a restart failed with the
+// previous task's pod in its log).
+func (a *Airflow) RestartTriggerer(ctx context.Context) error {
+	since := time.Now().Add(-time.Second)
+	if err := a.StartTriggerer(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		if up, err := a.triggererSince(ctx, since); err == nil && up {
+			rows, err := a.Query(ctx, `SELECT count(*) FROM trigger WHERE id NOT IN
+				(SELECT trigger_id FROM task_instance WHERE state = 'deferred' AND trigger_id IS NOT NULL)`)
+			if err == nil && len(rows) == 1 && toInt(rows[0][0]) == 0 {
+				// One more triggerer loop to cancel what it still ran of them.
+				time.Sleep(3 * time.Second)
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("triggerer not back, or orphan triggers left, since %s: %w\n%s", since, ctx.Err(), a.describe(15))
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// triggererSince says whether a running triggerer job started after since.
+func (a *Airflow) triggererSince(ctx context.Context, since time.Time) (bool, error) {
+	rows, err := a.Query(ctx, "SELECT start_date FROM job WHERE job_type = 'TriggererJob' AND state = 'running'")
+	if err != nil {
+		return false, err
+	}
+	for _, r := range rows {
+		if started, err := parseTime(r[0]); err == nil && started.After(since) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

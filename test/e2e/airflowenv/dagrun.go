@@ -34,3 +34,17 @@ func (a *Airflow) DagRun(ctx context.Context, dagID, runID string) (DagRun, erro
 	}
 	return r, nil
 }
+
+// LogEvents counts the rows of Airflow's audit log (the log table) for a
+// run with the given event, e.g. "heartbeat timeout": what the scheduler
+// records when its zombie detection fails a try (Airflow 2.11 and 3).
+func (a *Airflow) LogEvents(ctx context.Context, dagID, runID, event string) (int, error) {
+	rows, err := a.Query(ctx, `SELECT count(*) FROM log WHERE dag_id = ? AND run_id = ? AND event = ?`, dagID, runID, event)
+	if err != nil {
+		return 0, err
+	}
+	if len(rows) != 1 {
+		return 0, fmt.Errorf("count of %s events: %d rows", event, len(rows))
+	}
+	return toInt(rows[0][0]), nil
+}

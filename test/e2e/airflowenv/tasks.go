@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -258,4 +259,58 @@ func (a *Airflow) WaitTryState(ctx context.Context, dagID, runID, taskID string,
 		observed, func(ctx context.Context) (TaskInstance, error) {
 			return a.Try(ctx, dagID, runID, taskID, mapIndex, try)
 		})
+}
+
+// KillWorker sends SIGKILL to the task's process (pid in the task instance)
+// and to its parent, the process that supervises it and reports its end
+// (Airflow 3: the executor's worker running the task supervisor; Airflow 2:
+// `airflow tasks run`, the LocalTaskJob), as when a worker node or
+// container is lost. Nothing is left to report the try's end or run the
+// operator's on_kill: only the scheduler's heartbeat timeout (zombie
+// detection, HeartbeatTimeout) fails the try. It returns the pids killed,
+// the task's first.
+func (a *Airflow) KillWorker(ctx context.Context, dagID, runID, taskID string, mapIndex int) ([]int, error) {
+	ti, err := a.TaskInstance(ctx, dagID, runID, taskID, mapIndex)
+	if err != nil {
+		return nil, err
+	}
+	if ti.PID <= 0 || ti.State != "running" {
+		return nil, fmt.Errorf("task is not running with a pid: %v pid=%d", ti, ti.PID)
+	}
+	parent, err := parentPID(ti.PID)
+	if err != nil {
+		return nil, err
+	}
+	for name, c := range a.snapshot() {
+		if c.cmd.Process.Pid == parent {
+			return nil, fmt.Errorf("the task's parent %d is the %s itself, not a worker", parent, name)
+		}
+	}
+	// The parent first: it must not see its child die and report it.
+	for _, pid := range []int{parent, ti.PID} {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			return nil, fmt.Errorf("kill %d: %w", pid, err)
+		}
+	}
+	return []int{ti.PID, parent}, nil
+}
+
+// parentPID reads a process's parent from /proc/<pid>/stat (its fourth
+// field, after the parenthesised command name).
+func parentPID(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	f := strings.Fields(s[i+1:])
+	if i < 0 || len(f) < 2 {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, s)
+	}
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil || ppid <= 1 {
+		return 0, fmt.Errorf("/proc/%d/stat: parent %q", pid, f[1])
+	}
+	return ppid, nil
 }

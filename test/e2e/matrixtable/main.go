@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/cellresult"
 )
 
 const (
@@ -17,26 +19,8 @@ const (
 	endMarker   = "<!-- matrix:end -->"
 )
 
-// result is the part of test/e2e's cellResult the table shows.
-type result struct {
-	Cell          string     `json:"cell"`
-	Venv          string     `json:"venv"`
-	Airflow       string     `json:"airflow"`
-	Provider      string     `json:"provider"`
-	With          bool       `json:"withAirflowPodDeadline"`
-	FinalState    string     `json:"finalState"`
-	ObservedAfter float64    `json:"observedUntilAfterDeadlineSeconds"`
-	TryNumber     int        `json:"tryNumber"`
-	EndAfter      *float64   `json:"taskEndAfterDeadlineSeconds"`
-	Pod           []relative `json:"pod"`
-	Events        []string   `json:"events"`
-	TaskLog       []string   `json:"taskLog"`
-}
-
-type relative struct {
-	Value string  `json:"value"`
-	After float64 `json:"afterDeadlineSeconds"`
-}
+// result is a cell as test/e2e records it.
+type result = cellresult.Result
 
 // rows are the matrix rows in order: the cell-name prefix and the heading.
 var rows = []struct{ prefix, title string }{
@@ -51,6 +35,18 @@ var rows = []struct{ prefix, title string }{
 	{"row6-retry-try2", "Row 6b: `retries=1`, try 2 (`sleep 5`, its own deadline)"},
 	{"row7-dagrun-timeout", "Row 7: `dagrun_timeout` (120 s) shorter than `execution_timeout` (10 min), triggerer up"},
 	{"row7-dagrun-timeout-triggerer-down", "Row 7: `dagrun_timeout` shorter than `execution_timeout`, the triggerer stopped while deferred, started again at deadline+15 s"},
+	{"row5-trycheck", "Try check: row 5 (not deferrable, the task's process SIGKILLed while the pod runs)"},
+	{"marked-failed-triggerer-up", "Try check: a deferred task marked failed through the API, triggerer up"},
+	{"marked-failed-triggerer-down", "Try check: a deferred task marked failed through the API while the triggerer is down"},
+	{"cleared-triggerer-down", "Try check: a deferred task cleared while the triggerer is down (try 1's pod), then try 2 marked failed"},
+	{"cleared-triggerer-down-try2", "Try check: a deferred task cleared while the triggerer is down: try 2's own pod"},
+	{"run-marked-failed-triggerer-down", "Try check: the DAG run marked failed through the API while the triggerer is down"},
+	{"worker-killed-zombie", "Try check: not deferrable, the worker killed (task process and supervisor), zombie detection fails the try"},
+	{"row7-trycheck-triggerer-down", "Try check: row 7 with the triggerer down (`dagrun_timeout` 120 s, the pod's deadline is the run's)"},
+	{"api-down", "Try check: the Airflow API down for a minute while a live try's pod runs, then the try marked failed (triggerer down)"},
+	{"two-airflows", "Try check: two Airflows on one cluster, the check serving one: its deferred task marked failed while its triggerer is down"},
+	{"two-airflows-other", "Try check: two Airflows on one cluster: the other Airflow's task (instance `other`) marked failed while its triggerer is down"},
+	{"misconfigured", "Try check: a try marked failed (triggerer down) under a check with wrong credentials, then the wrong instance name, then a right one"},
 }
 
 var terminal = map[string]bool{"success": true, "failed": true, "up_for_retry": true, "upstream_failed": true, "skipped": true}
@@ -135,6 +131,9 @@ func table(all []result) string {
 			continue
 		}
 		fmt.Fprintf(&s, "\n#### %s\n\n", row.title)
+		if cells[0].From == cellresult.FromTryEnd {
+			s.WriteString("Times are seconds after the try's end as Airflow recorded it (the task instance's `end_date`).\n\n")
+		}
 		s.WriteString("| Airflow | provider | us | task | task end | pod's end | events | task log says |\n")
 		s.WriteString("|---|---|---|---|---|---|---|---|\n")
 		for _, r := range cells {
@@ -146,7 +145,7 @@ func table(all []result) string {
 				taskEnd(r), podEnd(r), eventReasons(r.Events), cellText(why(r.TaskLog)))
 		}
 	}
-	s.WriteString("\nTimes are seconds after the pod's execution deadline. *task* is the state when the cell " +
+	s.WriteString("\nTimes are seconds after the pod's execution deadline unless a row says otherwise. *task* is the state when the cell " +
 		"stopped watching; a state that is not final is shown with the time it was seen.\n")
 	return s.String()
 }
@@ -234,6 +233,7 @@ var explains = []*regexp.Regexp{
 	regexp.MustCompile(`(?i)terminated by signal|return code -9|zombie|heartbeat|killed|SIGKILL`),
 	regexp.MustCompile(`Marking task as|Task failed|Task instance in failure`),
 	regexp.MustCompile(`Marking task as SUCCESS`),
+	regexp.MustCompile(`Reusing existing pod`),
 	regexp.MustCompile(`Pausing task as DEFERRED`),
 }
 

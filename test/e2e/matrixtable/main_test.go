@@ -1,10 +1,13 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/test/e2e/cellresult"
 )
 
 func TestReplaceKeepsTheRest(t *testing.T) {
@@ -24,15 +27,15 @@ func TestCells(t *testing.T) {
 	}{
 		"failed by the kubelet": {
 			r: result{FinalState: "failed", EndAfter: &end, ObservedAfter: 15,
-				Pod: []relative{{"phase=Pending", -30}, {"phase=Running node=hollow-node-0", -28}, {"phase=Failed reason=DeadlineExceeded node=hollow-node-0", 1.6}}},
+				Pod: []cellresult.Relative{{Value: "phase=Pending", After: -30}, {Value: "phase=Running node=hollow-node-0", After: -28}, {Value: "phase=Failed reason=DeadlineExceeded node=hollow-node-0", After: 1.6}}},
 			state: "FAILED", ended: "+14.2 s", pod: "Failed/DeadlineExceeded +1.6 s",
 		},
 		"still deferred": {
-			r:     result{FinalState: "deferred", ObservedAfter: 60, Pod: []relative{{"phase=Running node=hollow-node-0", -28}}},
+			r:     result{FinalState: "deferred", ObservedAfter: 60, Pod: []cellresult.Relative{{Value: "phase=Running node=hollow-node-0", After: -28}}},
 			state: "DEFERRED at +60 s", ended: "—", pod: "still Running at +60 s",
 		},
 		"gone": {
-			r:     result{FinalState: "failed", EndAfter: &end, Pod: []relative{{"phase=Pending", -30}, {"gone", 0.4}}},
+			r:     result{FinalState: "failed", EndAfter: &end, Pod: []cellresult.Relative{{Value: "phase=Pending", After: -30}, {Value: "gone", After: 0.4}}},
 			state: "FAILED", ended: "+14.2 s", pod: "gone +0.4 s",
 		},
 	}
@@ -59,4 +62,24 @@ func TestWhyPrefersTheTriggerEvent(t *testing.T) {
 	assert.Equal(t, "DeadlineExceeded, Killing", eventReasons([]string{"Normal Scheduled: x", "Normal DeadlineExceeded: Pod was active",
 		"Normal Killing: Stopping", "Normal DeadlineExceeded: again"}))
 	assert.True(t, versionLess("10.9.0", "10.17.1"))
+}
+
+func TestTableSaysWhatTimesAreRelativeTo(t *testing.T) {
+	end := 0.0
+	out := table([]result{
+		{Cell: "row1/with", With: true, FinalState: "failed", EndAfter: &end},
+		{Cell: "cleared-triggerer-down/with", With: true, From: cellresult.FromTryEnd, FinalState: "failed", EndAfter: &end},
+	})
+	row1, tc, ok := strings.Cut(out, "#### Try check: a deferred task cleared")
+	require.True(t, ok, out)
+	assert.NotContains(t, row1, "after the try's end", "row 1's times are after the deadline")
+	assert.Contains(t, tc, "Times are seconds after the try's end as Airflow recorded it")
+}
+
+func TestWhyShowsAnAdoptedPod(t *testing.T) {
+	lines := []string{
+		"2026-12-07T08:44:16Z info Reusing existing pod 'run-long-pod-x' (phase=Running, reason=) since it is not terminated or evicted.",
+		"2026-12-07T08:44:17Z info Pausing task as DEFERRED. dag_id=x",
+	}
+	assert.Equal(t, "Reusing existing pod 'run-long-pod-x' (phase=Running, reason=) since it is not terminated or evicted.", why(lines))
 }

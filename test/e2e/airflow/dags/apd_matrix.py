@@ -1,4 +1,4 @@
-"""The matrix variants of the seed reproduction (issue 10, item 3). Each DAG differs from the seed
+"""The matrix variants of the seed reproduction (docs/airflow.md, "The matrix"). Each DAG differs from the seed
 (kpo_deferrable_execution_timeout_repro.py, kept verbatim) only where its row says so; the budget
 stays execution_timeout=30s except in row 6 (90 s, see ROW6). Pods run on hollow nodes whose fake runtime understands
 ``sh -c "<script>"`` with ``sleep N``, ``echo ...`` and ``exit N``.
