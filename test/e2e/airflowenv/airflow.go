@@ -47,44 +47,16 @@ type Airflow struct {
 // Start prepares a fresh AIRFLOW_HOME and starts every component, returning
 // once all of them are up. On error everything started is stopped again.
 func Start(ctx context.Context, o Options) (_ *Airflow, err error) {
-	o.defaults()
-	for _, p := range []*string{&o.Venv, &o.Kubeconfig, &o.DAGsFolder} {
-		if *p, err = filepath.Abs(*p); err != nil {
-			return nil, err
-		}
-		if _, err := os.Stat(*p); err != nil {
-			return nil, err
-		}
-	}
-	a := &Airflow{opts: o, procs: map[string]*component{}}
-	if a.Home = o.Dir; a.Home == "" {
-		if a.Home, err = os.MkdirTemp("", "apd-airflow-"); err != nil {
-			return nil, err
-		}
-		a.tempDir = true
-	} else if err = os.MkdirAll(a.Home, 0o755); err != nil {
+	a, err := prepare(ctx, o)
+	if err != nil {
 		return nil, err
 	}
+	o = a.opts
 	defer func() {
 		if err != nil {
 			_ = a.Stop()
 		}
 	}()
-	a.DB = filepath.Join(a.Home, "airflow.db")
-	if a.APIPort, err = testenv.FreePort(); err != nil {
-		return nil, err
-	}
-	buf := make([]byte, 16)
-	if _, err = rand.Read(buf); err != nil {
-		return nil, err
-	}
-	a.secret = hex.EncodeToString(buf)
-	if err = a.readVersions(ctx); err != nil {
-		return nil, err
-	}
-	if a.env, err = a.environment(); err != nil {
-		return nil, err
-	}
 
 	ctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
 	defer cancel()
@@ -242,4 +214,49 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// prepare makes a fresh AIRFLOW_HOME (o.Dir, or a temporary one), picks the
+// API port and the JWT secret and reads the venv's versions: what Start and
+// StartAPIServer share. On error everything it made is removed again.
+func prepare(ctx context.Context, o Options) (_ *Airflow, err error) {
+	o.defaults()
+	for _, p := range []*string{&o.Venv, &o.Kubeconfig, &o.DAGsFolder} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(*p); err != nil {
+			return nil, err
+		}
+	}
+	a := &Airflow{opts: o, procs: map[string]*component{}}
+	if a.Home = o.Dir; a.Home == "" {
+		if a.Home, err = os.MkdirTemp("", "apd-airflow-"); err != nil {
+			return nil, err
+		}
+		a.tempDir = true
+	} else if err = os.MkdirAll(a.Home, 0o755); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = a.Stop()
+		}
+	}()
+	a.DB = filepath.Join(a.Home, "airflow.db")
+	if a.APIPort, err = testenv.FreePort(); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 16)
+	if _, err = rand.Read(buf); err != nil {
+		return nil, err
+	}
+	a.secret = hex.EncodeToString(buf)
+	if err = a.readVersions(ctx); err != nil {
+		return nil, err
+	}
+	if a.env, err = a.environment(); err != nil {
+		return nil, err
+	}
+	return a, nil
 }

@@ -2,12 +2,9 @@ package airflowenv
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,46 +18,18 @@ import (
 // benchmark of the public API, test/perf/trycheck). Airflow 3 only (Airflow
 // 2 serves its API from the webserver). Stop ends it.
 func StartAPIServer(ctx context.Context, o Options) (_ *Airflow, err error) {
-	o.defaults()
-	for _, p := range []*string{&o.Venv, &o.Kubeconfig, &o.DAGsFolder} {
-		if *p, err = filepath.Abs(*p); err != nil {
-			return nil, err
-		}
-		if _, err := os.Stat(*p); err != nil {
-			return nil, err
-		}
-	}
-	a := &Airflow{opts: o, procs: map[string]*component{}}
-	if a.Home = o.Dir; a.Home == "" {
-		if a.Home, err = os.MkdirTemp("", "apd-airflow-"); err != nil {
-			return nil, err
-		}
-		a.tempDir = true
-	} else if err = os.MkdirAll(a.Home, 0o755); err != nil {
+	a, err := prepare(ctx, o)
+	if err != nil {
 		return nil, err
 	}
+	o = a.opts
 	defer func() {
 		if err != nil {
 			_ = a.Stop()
 		}
 	}()
-	a.DB = filepath.Join(a.Home, "airflow.db")
-	if a.APIPort, err = testenv.FreePort(); err != nil {
-		return nil, err
-	}
-	buf := make([]byte, 16)
-	if _, err = rand.Read(buf); err != nil {
-		return nil, err
-	}
-	a.secret = hex.EncodeToString(buf)
-	if err = a.readVersions(ctx); err != nil {
-		return nil, err
-	}
 	if a.Major < 3 {
 		return nil, fmt.Errorf("StartAPIServer runs Airflow 3's api-server; %s has none", a.Version)
-	}
-	if a.env, err = a.environment(); err != nil {
-		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
 	defer cancel()

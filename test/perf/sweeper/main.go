@@ -19,7 +19,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -167,35 +166,6 @@ func pod(ns string, i int, at time.Time) *corev1.Pod {
 	}
 }
 
-// createAll creates the pods with concurrency workers; created[i] is when
-// pod i was created.
-func createAll(ctx context.Context, cs *kubernetes.Clientset, pods []*corev1.Pod, workers int) ([]time.Time, error) {
-	created := make([]time.Time, len(pods))
-	var next atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(pods) {
-					return
-				}
-				if _, err := cs.CoreV1().Pods(pods[i].Namespace).Create(ctx, pods[i], metav1.CreateOptions{}); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-				created[i] = time.Now()
-			}
-		}()
-	}
-	wg.Wait()
-	return created, firstErr
-}
-
 // watchDeletes records when each pod of ns disappears, until want are gone.
 // An informer, not a bare watch: it relists and rewatches when the API server
 // ends a watch, which a run this long sees.
@@ -279,7 +249,7 @@ func lagRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *kuber
 		return err
 	}
 	t0 := time.Now()
-	created, err := createAll(ctx, cs, pods, cfg.concurrency)
+	created, err := testenv.CreateAll(ctx, cs, pods, cfg.concurrency)
 	if err != nil {
 		return err
 	}
@@ -357,7 +327,7 @@ func startupRun(ctx context.Context, cfg config, cp *testenv.ControlPlane, cs *k
 	for i := range pods {
 		pods[i] = pod(ns, i, deadline)
 	}
-	if _, err := createAll(ctx, cs, pods, cfg.concurrency); err != nil {
+	if _, err := testenv.CreateAll(ctx, cs, pods, cfg.concurrency); err != nil {
 		return err
 	}
 	gone, wait, err := watchDeletes(ctx, cs, ns, cfg.overdue, cfg.timeout)

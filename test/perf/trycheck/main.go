@@ -248,7 +248,7 @@ func run(cfg config) error {
 		overPods[i] = pod(fmt.Sprintf("over-%05d", i), t, true)
 	}
 	t0 = time.Now()
-	if _, err := createAll(ctx, cs, overPods, cfg.concurrency); err != nil {
+	if _, err := testenv.CreateAll(ctx, cs, overPods, cfg.concurrency); err != nil {
 		return err
 	}
 	started := map[string]bool{}
@@ -296,7 +296,7 @@ func run(cfg config) error {
 		plain[i] = pod(fmt.Sprintf("plain-%05d", i), t, false)
 		plain[i].Labels[plainLabel] = "true"
 	}
-	if _, err := createAll(ctx, cs, plain, cfg.concurrency); err != nil {
+	if _, err := testenv.CreateAll(ctx, cs, plain, cfg.concurrency); err != nil {
 		return err
 	}
 	if err := waitMetric(ctx, p, "airflow_pod_deadline_tracked_pods", nil, float64(n)); err != nil {
@@ -314,7 +314,7 @@ func run(cfg config) error {
 		pods[i].Labels[tryLabel] = "true"
 	}
 	t0 = time.Now()
-	if _, err := createAll(ctx, cs, pods, cfg.concurrency); err != nil {
+	if _, err := testenv.CreateAll(ctx, cs, pods, cfg.concurrency); err != nil {
 		return err
 	}
 	fmt.Printf("created %d pods without and %d with the try identity; the latter in %s\n\n", n, n, time.Since(t0).Round(time.Millisecond))
@@ -714,35 +714,6 @@ func pod(name string, t ti, identity bool) *corev1.Pod {
 		p.Annotations[keys.TryNumber] = strconv.Itoa(t.try)
 	}
 	return p
-}
-
-// createAll creates the pods with concurrency workers; created[i] is when
-// pod i was created.
-func createAll(ctx context.Context, cs *kubernetes.Clientset, pods []*corev1.Pod, workers int) ([]time.Time, error) {
-	created := make([]time.Time, len(pods))
-	var next atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(pods) {
-					return
-				}
-				if _, err := cs.CoreV1().Pods(pods[i].Namespace).Create(ctx, pods[i], metav1.CreateOptions{}); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-				created[i] = time.Now()
-			}
-		}()
-	}
-	wg.Wait()
-	return created, firstErr
 }
 
 // waitEnded waits until the check has ended every pod of a finished try:
