@@ -36,6 +36,7 @@ type fakeTI struct {
 	MapIndex  int     `json:"map_index"`
 	State     *string `json:"state"`
 	TryNumber int     `json:"try_number"`
+	EndDate   *string `json:"end_date"`
 }
 
 // server answers the list with rows, page_limit capped at maxLimit; mutate
@@ -257,3 +258,32 @@ func TestNewRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestTaskInstancesEndDate: end_date as each API writes it; a null or odd
+// value is no end (it only times an action, see TaskInstance.EndDate).
+func TestTaskInstancesEndDate(t *testing.T) {
+	want := time.Date(2026, 12, 7, 11, 30, 5, 123456000, time.UTC)
+	for name, tc := range map[string]struct {
+		value *string
+		want  time.Time
+	}{
+		"v2 (Z)":       {value: ptr("2026-12-07T11:30:05.123456Z"), want: want},
+		"v1 (+00:00)":  {value: ptr("2026-12-07T11:30:05.123456+00:00"), want: want},
+		"other offset": {value: ptr("2026-12-07T12:30:05.123456+01:00"), want: want},
+		"null":         {},
+		"not a time":   {value: ptr("yesterday")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, keys := rows(1)
+			r[0].EndDate = tc.value
+			s, _ := server(t, V2, r, 100, nil)
+			b, err := newClient(t, s.URL, V2, creds(t, "reader", "secret")).TaskInstances(context.Background(), keys)
+			require.NoError(t, err)
+			got := b.Found[keys[0]].EndDate
+			assert.True(t, got.Equal(tc.want), "got %s, want %s", got, tc.want)
+			assert.True(t, b.Complete)
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

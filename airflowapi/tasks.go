@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 )
 
 // TaskKey names one task instance: (dag_id, dag_run_id, task_id, map_index),
@@ -23,6 +24,12 @@ type TaskInstance struct {
 	State string
 	// TryNumber is the current try.
 	TryNumber int
+	// EndDate is when Airflow recorded the current try's end; zero when it
+	// did not (null: a live try, or a state Airflow sets without one) or
+	// when the value does not parse. It only times the check's action
+	// (sweeper.HandoffDue), never decides it, so an odd value is not an
+	// error.
+	EndDate time.Time
 }
 
 // Batch is Airflow's answer for a set of keys.
@@ -69,6 +76,7 @@ type listAnswer struct {
 		MapIndex  *int    `json:"map_index"`
 		State     *string `json:"state"`
 		TryNumber *int    `json:"try_number"`
+		EndDate   *string `json:"end_date"`
 	} `json:"task_instances"`
 	TotalEntries *int `json:"total_entries"`
 }
@@ -129,7 +137,7 @@ func (c *Client) listChunk(ctx context.Context, f listBody, b *Batch) (complete 
 			if ti.State != nil && *ti.State != "none" { // v1's deprecated "none" is null
 				state = *ti.State
 			}
-			b.Found[k] = TaskInstance{TaskKey: k, State: state, TryNumber: *ti.TryNumber}
+			b.Found[k] = TaskInstance{TaskKey: k, State: state, TryNumber: *ti.TryNumber, EndDate: parseTime(ti.EndDate)}
 		}
 		f.PageOffset += len(ans.TaskInstances)
 		// The server may cap page_limit ([api] maximum_page_limit): the
@@ -335,6 +343,19 @@ func (sh *shape) pack(sorted []ikey, pageLimit int) ([]chunk, int) {
 	}
 	flush(sorted[start:], len(p.dagList), len(p.runList), len(p.taskList), p.est)
 	return out, pages
+}
+
+// parseTime reads an end_date: RFC 3339 with fractional seconds, "Z" (v2)
+// or "+00:00" (v1). Null or unreadable: zero.
+func parseTime(v *string) time.Time {
+	if v == nil {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, *v)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

@@ -44,48 +44,116 @@ type TryCheck struct {
 	reported map[types.UID]Kind
 	failing  bool
 	lastLog  time.Time
+	// pending holds the live pods found over, waiting out their handoff,
+	// and the instant it ends.
+	pending map[types.UID]time.Time
 }
 
 // NeedLeaderElection makes the check run on the leader only, beside the
 // sweeper whose pod store it reads.
 func (c *TryCheck) NeedLeaderElection() bool { return true }
 
-// Start polls until ctx ends (manager.Runnable).
+// Start polls until ctx ends (manager.Runnable), and rechecks the pods
+// waiting out their handoff at the instant it ends.
 func (c *TryCheck) Start(ctx context.Context) error {
 	zeroTryMetrics(c.Config.Instance)
 	t := time.NewTicker(c.Interval)
 	defer t.Stop()
 	for {
+		var due <-chan time.Time
+		var timer *time.Timer
+		if at, ok := c.nextDue(); ok {
+			timer = time.NewTimer(at.Sub(c.R.Clock.Now()))
+			due = timer.C
+		}
 		select {
 		case <-ctx.Done():
-			return nil
 		case <-t.C:
 			c.Poll(ctx)
+		case <-due:
+			c.Recheck(ctx)
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 	}
 }
 
-// Poll runs one check.
+// Poll runs one check of every tracked try of the instance.
 func (c *TryCheck) Poll(ctx context.Context) {
 	if c.Synced != nil && !c.Synced() {
 		return
 	}
-	pods := c.candidates()
-	if len(pods) == 0 {
-		return
+	c.check(ctx, nil)
+}
+
+// Recheck asks Airflow again about the tries whose pods wait for their
+// handoff to end, once it has: the pod is ended only if the try is still
+// over (a later try may have adopted the pod meanwhile).
+func (c *TryCheck) Recheck(ctx context.Context) {
+	now := c.R.Clock.Now()
+	due := map[types.UID]bool{}
+	c.mu.Lock()
+	for uid, at := range c.pending {
+		if !now.Before(at) {
+			due[uid] = true
+		}
 	}
+	c.mu.Unlock()
+	if len(due) > 0 {
+		c.check(ctx, due)
+	}
+}
+
+// nextDue is the earliest instant a pod's handoff ends.
+func (c *TryCheck) nextDue() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var first time.Time
+	for _, at := range c.pending {
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	return first, !first.IsZero()
+}
+
+// check asks Airflow about the tries of the live pods in only (all when nil)
+// and ends those whose try is over and whose handoff has ended; the others
+// over wait in pending until it ends. Only a full check forgets the pending
+// pods it does not find over: a recheck forgets those it asked about.
+func (c *TryCheck) check(ctx context.Context, only map[types.UID]bool) {
+	pods := c.candidates()
 	// The highest try among the live pods of each task instance: a pod below
 	// it will not be adopted (KPO would find more than one pod and fail).
 	newest := map[airflowapi.TaskKey]int{}
 	var keys []airflowapi.TaskKey
+	asked := map[airflowapi.TaskKey]bool{}
 	for _, s := range pods {
-		n, seen := newest[s.try.Task]
-		if !seen {
-			keys = append(keys, s.try.Task)
-		}
-		if !seen || s.try.Number > n {
+		if n, seen := newest[s.try.Task]; !seen || s.try.Number > n {
 			newest[s.try.Task] = s.try.Number
 		}
+		if (only == nil || only[s.uid]) && !asked[s.try.Task] {
+			asked[s.try.Task] = true
+			keys = append(keys, s.try.Task)
+		}
+	}
+	c.mu.Lock()
+	pending := c.pending
+	c.pending = map[types.UID]time.Time{}
+	if only != nil {
+		for uid, at := range pending {
+			if !only[uid] {
+				c.pending[uid] = at
+			}
+		}
+	}
+	c.mu.Unlock()
+	if len(keys) == 0 {
+		return
 	}
 	batch, err := c.API.TaskInstances(ctx, keys)
 	if err != nil {
@@ -99,6 +167,9 @@ func (c *TryCheck) Poll(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if !asked[s.try.Task] || only != nil && !only[s.uid] {
+			continue
+		}
 		in := TryInput{
 			Try: *s.try, Created: s.pod.Created, Complete: batch.Complete, DAGKnown: known[s.try.Task.DagID],
 			Superseded: newest[s.try.Task] > s.try.Number || s.pod.GaveUp,
@@ -106,9 +177,21 @@ func (c *TryCheck) Poll(ctx context.Context) {
 		if ti, ok := batch.Found[s.try.Task]; ok {
 			in.Answer = &ti
 		}
-		if v := DecideTry(in, now, c.Config); v.Over {
-			c.end(ctx, s, v)
+		v := DecideTry(in, now, c.Config)
+		if !v.Over {
+			continue
 		}
+		due := HandoffDue(v.End, now, c.Config.Handoff)
+		if at, ok := pending[s.uid]; ok && at.Before(due) {
+			due = at // the instant first set holds: later polls do not push it on
+		}
+		if now.Before(due) {
+			c.mu.Lock()
+			c.pending[s.uid] = due
+			c.mu.Unlock()
+			continue
+		}
+		c.end(ctx, s, v)
 	}
 }
 

@@ -220,3 +220,159 @@ func TestTryChecksPerInstance(t *testing.T) {
 		})
 	}
 }
+
+// TestTryCheckHandoff: a try Airflow recorded over less than the handoff ago
+// is left to Airflow's own cleanup until the handoff ends; then, asked again,
+// the check ends the pod only if the try is still over and nothing else is
+// ending the pod.
+func TestTryCheckHandoff(t *testing.T) {
+	const handoff = 5 * time.Second
+	endedAgo := 2 * time.Second
+	over := func() *fakeAPI {
+		return &fakeAPI{complete: true, dags: map[string]bool{"etl": true}, tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{
+			key("a"): {TaskKey: key("a"), State: "failed", TryNumber: 1, EndDate: checkNow.Add(-endedAgo)},
+			key("b"): {TaskKey: key("b"), State: "running", TryNumber: 1},
+		}}
+	}
+	start := created.Add(time.Second)
+	for name, tc := range map[string]struct {
+		// between runs after the first poll, before the recheck.
+		between func(t *testing.T, api *fakeAPI, c client.Client)
+		ended   bool
+		events  int
+	}{
+		"still over: ended at the handoff's end": {ended: true, events: 1},
+		"Airflow deletes the pod meanwhile: no second action": {
+			between: func(t *testing.T, _ *fakeAPI, c client.Client) {
+				p, _ := podNow(t, c, "a")
+				require.NoError(t, c.Delete(context.Background(), p)) // held by its finalizer: terminating
+			},
+		},
+		"a new try adopts the pod meanwhile: kept": {
+			between: func(_ *testing.T, api *fakeAPI, _ client.Client) {
+				api.tis[key("a")] = airflowapi.TaskInstance{TaskKey: key("a"), State: "running", TryNumber: 2}
+			},
+		},
+		"the recheck fails: kept, for the next poll": {
+			between: func(_ *testing.T, api *fakeAPI, _ client.Client) {
+				api.err = &airflowapi.Error{Kind: airflowapi.KindNetwork, Err: errors.New("down")}
+			},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			api := over()
+			check, c, rec := setup(t, api, false,
+				tryPod("a", "prod", "a", 1, created, started(start), func(p *corev1.Pod) { p.Finalizers = []string{"test/hold"} }),
+				tryPod("b", "prod", "b", 1, created, started(start)))
+			check.Config.Handoff = handoff
+			clk := check.R.Clock.(*clocktesting.FakePassiveClock)
+
+			check.Poll(context.Background())
+			p, _ := podNow(t, c, "a")
+			assert.Nil(t, p.Spec.ActiveDeadlineSeconds, "left to Airflow during the handoff")
+			assert.Empty(t, rec.Events)
+			due, ok := check.nextDue()
+			require.True(t, ok, "a recheck is due")
+			assert.Equal(t, checkNow.Add(handoff-endedAgo), due, "handoff after the end Airflow recorded")
+
+			clk.SetTime(due.Add(-time.Millisecond))
+			check.Poll(context.Background()) // a poll before the due instant does not act nor move it
+			p, _ = podNow(t, c, "a")
+			assert.Nil(t, p.Spec.ActiveDeadlineSeconds)
+			again, _ := check.nextDue()
+			assert.Equal(t, due, again)
+
+			if tc.between != nil {
+				tc.between(t, api, c)
+			}
+			clk.SetTime(due)
+			calls := len(api.asked)
+			check.Recheck(context.Background())
+			require.Len(t, api.asked, calls+1, "one call for the recheck")
+			assert.Equal(t, []airflowapi.TaskKey{key("a")}, api.asked[calls], "the recheck asks about the due tries only")
+			p, _ = podNow(t, c, "a")
+			assert.Equal(t, tc.ended, p.Spec.ActiveDeadlineSeconds != nil, "ended")
+			assert.Len(t, rec.Events, tc.events)
+			_, ok = check.nextDue()
+			assert.False(t, ok, "nothing left pending")
+			b, _ := podNow(t, c, "b")
+			assert.Nil(t, b.Spec.ActiveDeadlineSeconds, "the live try's pod is never touched")
+		})
+	}
+}
+
+// TestTryCheckHandoffPast: a try that ended a handoff or more before the poll
+// that sees it is ended by that poll, and a check without handoff ends at once.
+func TestTryCheckHandoffPast(t *testing.T) {
+	for name, tc := range map[string]struct {
+		handoff, endedAgo time.Duration
+	}{
+		"ended before the handoff": {handoff: 5 * time.Second, endedAgo: 5 * time.Second},
+		"no handoff":               {endedAgo: 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			api := &fakeAPI{complete: true, tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{
+				key("a"): {TaskKey: key("a"), State: "success", TryNumber: 1, EndDate: checkNow.Add(-tc.endedAgo)},
+			}}
+			check, c, rec := setup(t, api, false, tryPod("a", "prod", "a", 1, created, started(created.Add(time.Second))))
+			check.Config.Handoff = tc.handoff
+			check.Poll(context.Background())
+			p, _ := podNow(t, c, "a")
+			assert.NotNil(t, p.Spec.ActiveDeadlineSeconds)
+			assert.Len(t, rec.Events, 1)
+			_, ok := check.nextDue()
+			assert.False(t, ok)
+		})
+	}
+}
+
+// TestTryCheckHandoffHolds: with no end to count from (unknown, or after our
+// clock), the handoff counts from the poll that first saw the try over, and
+// later polls do not push it on.
+func TestTryCheckHandoffHolds(t *testing.T) {
+	for name, end := range map[string]time.Time{"end unknown": {}, "end ahead of our clock": checkNow.Add(time.Hour)} {
+		t.Run(name, func(t *testing.T) {
+			api := &fakeAPI{complete: true, tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{
+				key("a"): {TaskKey: key("a"), State: "failed", TryNumber: 1, EndDate: end},
+			}}
+			check, c, _ := setup(t, api, false, tryPod("a", "prod", "a", 1, created, started(created.Add(time.Second))))
+			check.Config.Handoff = 5 * time.Second
+			clk := check.R.Clock.(*clocktesting.FakePassiveClock)
+			check.Poll(context.Background())
+			for _, at := range []time.Duration{2 * time.Second, 4 * time.Second} {
+				clk.SetTime(checkNow.Add(at))
+				check.Poll(context.Background())
+				due, ok := check.nextDue()
+				require.True(t, ok)
+				assert.Equal(t, checkNow.Add(5*time.Second), due, "poll at +%s", at)
+			}
+			clk.SetTime(checkNow.Add(5 * time.Second))
+			check.Poll(context.Background())
+			p, _ := podNow(t, c, "a")
+			assert.NotNil(t, p.Spec.ActiveDeadlineSeconds, "ended by the first poll past the due instant")
+		})
+	}
+}
+
+// TestTryCheckStartRechecks: Start runs the recheck when a handoff ends,
+// without waiting for the next poll.
+func TestTryCheckStartRechecks(t *testing.T) {
+	api := &fakeAPI{complete: true, tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{
+		key("a"): {TaskKey: key("a"), State: "failed", TryNumber: 1, EndDate: checkNow},
+	}}
+	check, c, _ := setup(t, api, false, tryPod("a", "prod", "a", 1, created, started(created.Add(time.Second))))
+	check.Config.Handoff, check.Interval = 5*time.Second, time.Hour
+	check.Poll(context.Background())
+	due, ok := check.nextDue()
+	require.True(t, ok)
+	check.R.Clock.(*clocktesting.FakePassiveClock).SetTime(due)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- check.Start(ctx) }()
+	require.Eventually(t, func() bool {
+		p, _ := podNow(t, c, "a")
+		return p.Spec.ActiveDeadlineSeconds != nil
+	}, 10*time.Second, 10*time.Millisecond, "ended by the recheck, an hour before the next poll")
+	cancel()
+	require.NoError(t, <-done)
+}

@@ -27,6 +27,12 @@ type TryConfig struct {
 	Instance string
 	// Grace: a pod younger than this is never ended by the check.
 	Grace time.Duration
+	// Handoff: the check ends the pod of a try that is over only this long
+	// after the end Airflow recorded (HandoffDue), so that Airflow's own
+	// cleanup, where its components are alive, goes first. At most the poll
+	// interval (the flag refuses more), which keeps the pod's stop within a
+	// poll interval of the try's end.
+	Handoff time.Duration
 }
 
 // TryInput is one pod's try and what Airflow answered about it.
@@ -55,6 +61,9 @@ type TryVerdict struct {
 	State string
 	// Why explains the verdict, for events and logs.
 	Why string
+	// End is when Airflow recorded the end of the try that ended the pod's
+	// (its end_date); zero when not known.
+	End time.Time
 }
 
 // DecideTry decides whether the pod's try is over. Only positive evidence
@@ -91,11 +100,27 @@ func DecideTry(in TryInput, now time.Time, cfg TryConfig) TryVerdict {
 		return TryVerdict{Over: true, State: ti.State, Why: fmt.Sprintf("try %d superseded it (state %s)", ti.TryNumber, stateName(ti.State))}
 	case finishedStates[ti.State]:
 		if ti.TryNumber > in.Try.Number {
-			return TryVerdict{Over: true, State: ti.State, Why: fmt.Sprintf("the try that may have adopted it, %d, is %s", ti.TryNumber, ti.State)}
+			return TryVerdict{Over: true, State: ti.State, End: ti.EndDate, Why: fmt.Sprintf("the try that may have adopted it, %d, is %s", ti.TryNumber, ti.State)}
 		}
-		return TryVerdict{Over: true, State: ti.State, Why: "the try is " + ti.State}
+		return TryVerdict{Over: true, State: ti.State, End: ti.EndDate, Why: "the try is " + ti.State}
 	}
 	return TryVerdict{State: ti.State, Why: "the try is live"}
+}
+
+// HandoffDue is the instant from which the check may end the pod of a try it
+// saw over at now: handoff after the end Airflow recorded. Where Airflow's
+// components are alive they clean up themselves (a task marked failed:
+// the cancelled trigger's or the task's on_kill deletes the pod, measured
+// 1–6 s after the mark); acting first would make two actions on one pod.
+// The end is Airflow's clock: one ahead of ours (an end after now) or an
+// unknown end counts from now instead, so the wait is never longer than
+// handoff after the check saw the try over.
+func HandoffDue(end, now time.Time, handoff time.Duration) time.Time {
+	from := now
+	if !end.IsZero() && end.Before(now) {
+		from = end
+	}
+	return from.Add(max(handoff, 0))
 }
 
 func stateName(s string) string {

@@ -198,3 +198,51 @@ func FuzzDecideTry(f *testing.F) {
 		}
 	})
 }
+
+func TestHandoffDue(t *testing.T) {
+	now := created.Add(time.Hour)
+	for name, tc := range map[string]struct {
+		end     time.Time
+		handoff time.Duration
+		want    time.Time
+	}{
+		"ended 2s ago: handoff after the end":       {end: now.Add(-2 * time.Second), handoff: 5 * time.Second, want: now.Add(3 * time.Second)},
+		"ended long ago: due already":               {end: now.Add(-time.Minute), handoff: 5 * time.Second, want: now.Add(-55 * time.Second)},
+		"ended now":                                 {end: now, handoff: 5 * time.Second, want: now.Add(5 * time.Second)},
+		"end after now (Airflow's clock ahead)":     {end: now.Add(time.Hour), handoff: 5 * time.Second, want: now.Add(5 * time.Second)},
+		"end unknown: handoff after now":            {handoff: 5 * time.Second, want: now.Add(5 * time.Second)},
+		"no handoff: due at the end":                {end: now.Add(-2 * time.Second), want: now.Add(-2 * time.Second)},
+		"no handoff, end unknown: due now":          {want: now},
+		"negative handoff counts as none":           {end: now.Add(-2 * time.Second), handoff: -time.Second, want: now.Add(-2 * time.Second)},
+		"no handoff, end ahead of our clock: now":   {end: now.Add(time.Hour), want: now},
+		"handoff exactly past: due now (inclusive)": {end: now.Add(-5 * time.Second), handoff: 5 * time.Second, want: now},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := HandoffDue(tc.end, now, tc.handoff)
+			assert.True(t, got.Equal(tc.want), "got %s, want %s", got, tc.want)
+			assert.False(t, got.After(now.Add(max(tc.handoff, 0))), "never later than handoff after now")
+		})
+	}
+}
+
+func TestDecideTryEnd(t *testing.T) {
+	end := created.Add(time.Minute)
+	in := TryInput{Try: podTry, Created: created, Complete: true, DAGKnown: true}
+	for name, tc := range map[string]struct {
+		answer *airflowapi.TaskInstance
+		want   time.Time
+	}{
+		"failed: its end_date": {answer: &airflowapi.TaskInstance{State: "failed", TryNumber: podTry.Number, EndDate: end}, want: end},
+		"the adopting try failed: its end_date": {
+			answer: &airflowapi.TaskInstance{State: "failed", TryNumber: podTry.Number + 1, EndDate: end}, want: end},
+		"missing: no end": {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in := in
+			in.Answer = tc.answer
+			v := DecideTry(in, created.Add(time.Hour), TryConfig{Instance: podTry.Instance, Grace: time.Second})
+			require.True(t, v.Over, v.Why)
+			assert.True(t, v.End.Equal(tc.want), "got %s", v.End)
+		})
+	}
+}

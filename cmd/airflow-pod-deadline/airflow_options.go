@@ -23,6 +23,7 @@ type airflowOptions struct {
 	checks       checkFlag
 	pollInterval time.Duration
 	grace        time.Duration
+	handoff      time.Duration
 	timeout      time.Duration
 }
 
@@ -68,6 +69,7 @@ func (o *airflowOptions) bind(fs *flag.FlagSet) {
 	fs.Var(&o.checks, checkFlagName, `Try check: one more Airflow instance, as instance=NAME,url=URL,credentials-dir=DIR[,api-version=v2|v1] (the keys of --airflow-instance, --airflow-api-url, --airflow-credentials-dir, --airflow-api-version; api-version defaults to v2; no commas in values). Repeatable; every instance name once.`)
 	fs.DurationVar(&o.pollInterval, "airflow-poll-interval", 10*time.Second, "Try check: how often the leader asks each Airflow about its tracked tries (batched list calls per instance per poll: chunks of tracked tries, pages of 100 task instances).")
 	fs.DurationVar(&o.grace, "airflow-grace", 30*time.Second, "Try check: a pod younger than this is never ended by the check (its try may not be visible yet).")
+	fs.DurationVar(&o.handoff, "airflow-handoff", 5*time.Second, "Try check: a try Airflow recorded over is left this long after its end_date to Airflow's own cleanup (a cancelled trigger or a task's on_kill deleting the pod) before the check ends its pod, asking Airflow again first; 0: at once. At most --airflow-poll-interval.")
 	fs.DurationVar(&o.timeout, "airflow-timeout", 10*time.Second, "Try check: timeout of each Airflow API request.")
 }
 
@@ -83,6 +85,14 @@ func (o *airflowOptions) validate(bad badFunc, sweeper bool) {
 	positive(bad, durationFlag{"airflow-poll-interval", o.pollInterval}, durationFlag{"airflow-timeout", o.timeout})
 	if o.grace < 0 {
 		bad("airflow-grace", "%s is negative", o.grace)
+	}
+	switch {
+	case o.handoff < 0:
+		bad("airflow-handoff", "%s is negative", o.handoff)
+	case o.pollInterval > 0 && o.handoff > o.pollInterval:
+		// Past the poll interval, a pod would outlive its try's end by more
+		// than the interval the docs promise.
+		bad("airflow-handoff", "%s is longer than --airflow-poll-interval (%s)", o.handoff, o.pollInterval)
 	}
 	if !sweeper {
 		flag := "airflow-api-url"

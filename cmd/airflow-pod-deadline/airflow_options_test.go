@@ -17,6 +17,7 @@ func TestAirflowCheckOffByDefault(t *testing.T) {
 	assert.Equal(t, "v2", o.airflow.apiVersion)
 	assert.Equal(t, 10*time.Second, o.airflow.pollInterval)
 	assert.Equal(t, 30*time.Second, o.airflow.grace)
+	assert.Equal(t, 5*time.Second, o.airflow.handoff)
 	assert.Empty(t, o.airflow.instances(failOn(t)))
 }
 
@@ -93,7 +94,12 @@ func TestAirflowFlagErrors(t *testing.T) {
 		"zero poll interval": {append(on, "--airflow-poll-interval=0s"), []string{"--airflow-poll-interval: 0s is not positive"}},
 		"zero timeout":       {append(on, "--airflow-timeout=0s"), []string{"--airflow-timeout: 0s is not positive"}},
 		"negative grace":     {append(on, "--airflow-grace=-1s"), []string{"--airflow-grace: -1s is negative"}},
-		"sweeper off":        {append(on, "--enable-sweeper=false"), []string{"--airflow-api-url: the try check runs in the sweeper: needs --enable-sweeper"}},
+		"negative handoff":   {append(on, "--airflow-handoff=-1s"), []string{"--airflow-handoff: -1s is negative"}},
+		"handoff past the poll interval": {
+			append(on, "--airflow-poll-interval=5s", "--airflow-handoff=6s"),
+			[]string{"--airflow-handoff: 6s is longer than --airflow-poll-interval (5s)"},
+		},
+		"sweeper off": {append(on, "--enable-sweeper=false"), []string{"--airflow-api-url: the try check runs in the sweeper: needs --enable-sweeper"}},
 		"sweeper off, --airflow-check only": {
 			[]string{check("instance=a,url=http://a,credentials-dir=/a"), "--enable-sweeper=false"},
 			[]string{"--airflow-check: the try check runs in the sweeper"},

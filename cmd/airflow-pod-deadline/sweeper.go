@@ -55,7 +55,7 @@ func setupSweeper(mgr ctrl.Manager, opts *options, keys deadline.Keys) error {
 		}
 		if err := mgr.Add(&sweeper.TryCheck{
 			R: r, API: api, Interval: opts.airflow.pollInterval, Synced: informer.HasSynced,
-			Config: sweeper.TryConfig{Instance: in.name, Grace: opts.airflow.grace},
+			Config: sweeper.TryConfig{Instance: in.name, Grace: opts.airflow.grace, Handoff: opts.airflow.handoff},
 		}); err != nil {
 			return err
 		}

@@ -62,7 +62,8 @@ func TestChartTryCheckInstances(t *testing.T) {
 	t.Run("two instances", func(t *testing.T) {
 		t.Parallel()
 		v := helmchart.Values{}.With("airflowCheck.enabled", true).With("airflowCheck.instances", airflowInstances).
-			With("airflowCheck.pollInterval", "5s").With("airflowCheck.grace", "1m").With("airflowCheck.timeout", "3s")
+			With("airflowCheck.pollInterval", "5s").With("airflowCheck.grace", "1m").With("airflowCheck.timeout", "3s").
+			With("airflowCheck.handoff", "2s")
 		m := helm().Render(t, "apd", "ops", v)
 		d := m.Deployment(t)
 		c := d.Spec.Template.Spec.Containers[0]
@@ -70,7 +71,7 @@ func TestChartTryCheckInstances(t *testing.T) {
 			"instance=prod,url=http://airflow-api-server.prod:8080,api-version=v2,credentials-dir=/etc/airflow-pod-deadline/airflow/prod",
 			"instance=legacy_2.x,url=https://airflow.legacy.example/af,api-version=v1,credentials-dir=/etc/airflow-pod-deadline/airflow/legacy_2.x",
 		}, checkFlags(c))
-		for _, want := range []string{"--airflow-poll-interval=5s", "--airflow-grace=1m", "--airflow-timeout=3s"} {
+		for _, want := range []string{"--airflow-poll-interval=5s", "--airflow-grace=1m", "--airflow-timeout=3s", "--airflow-handoff=2s"} {
 			assert.Contains(t, c.Args, want)
 		}
 		for _, a := range c.Args {

@@ -133,7 +133,8 @@ func (x *checkEnv) startCheck(t *testing.T, name string, user airflowenv.APIUser
 		filepath.Join(suite.root, "manifests", "install.yaml"),
 		"--airflow-api-url="+x.read, "--airflow-api-version="+version, "--airflow-instance="+instance,
 		"--airflow-credentials-dir="+credsDir(t, user),
-		fmt.Sprintf("--airflow-poll-interval=%s", checkInterval), fmt.Sprintf("--airflow-grace=%s", checkGrace))
+		fmt.Sprintf("--airflow-poll-interval=%s", checkInterval), fmt.Sprintf("--airflow-grace=%s", checkGrace),
+		fmt.Sprintf("--airflow-handoff=%s", checkHandoff))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = en.Stop(15 * time.Second) })
 	return en.Proc

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,12 @@ const checkInterval = 5 * time.Second
 // checkGrace is the check's --airflow-grace here: the bound holds for pods
 // older than it, so the cells end their tries only once the pod is.
 const checkGrace = 5 * time.Second
+
+// checkHandoff is the check's --airflow-handoff here: below checkInterval,
+// so a pod still stops within checkInterval + 2 s of its try's end, and
+// above the 1–2 s Airflow's own cleanup takes where it runs (the triggerer
+// up), so that the check leaves it to Airflow there.
+const checkHandoff = 3 * time.Second
 
 // waitPastGrace waits until the cell's pod is older than checkGrace.
 func (c *cell) waitPastGrace() {
@@ -84,7 +91,8 @@ func (e *env) withCheck(t *testing.T, url string) *testenv.Proc {
 		filepath.Join(suite.root, "manifests", "install.yaml"),
 		"--airflow-api-url="+url, "--airflow-api-version="+version, "--airflow-instance=default",
 		"--airflow-credentials-dir="+credsDir(t, apiReader),
-		fmt.Sprintf("--airflow-poll-interval=%s", checkInterval), fmt.Sprintf("--airflow-grace=%s", checkGrace))
+		fmt.Sprintf("--airflow-poll-interval=%s", checkInterval), fmt.Sprintf("--airflow-grace=%s", checkGrace),
+		fmt.Sprintf("--airflow-handoff=%s", checkHandoff))
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		if err := en.Stop(15 * time.Second); err != nil {
@@ -210,13 +218,27 @@ func markedFailedTriggererUp(t *testing.T, e *env, url string, with bool) *cell 
 	require.NoError(t, e.client.List(context.Background(), events, client.InNamespace("default")))
 	n := 0
 	for _, ev := range events.Items {
-		if ev.Reason == sweeper.ReasonTryEnded && ev.InvolvedObject.Name == c.podName {
-			n++
-			t.Logf("%s: %s", c.name, ev.Message)
+		if ev.Reason != sweeper.ReasonTryEnded || ev.InvolvedObject.Name != c.podName {
+			continue
+		}
+		n++
+		at := ev.EventTime.Time
+		t.Logf("%s: the check acted %s after the try's end: %s", c.name, at.Sub(from), ev.Message)
+		// The check leaves the pod to Airflow's own cleanup for the handoff
+		// after the end Airflow recorded, and acts only on a pod nothing is
+		// deleting yet (read fresh, patched under its resourceVersion).
+		if !end.End.IsZero() {
+			assert.False(t, at.Before(end.End.Add(checkHandoff)), "%s: the check acted %s after the try's end, within the handoff (%s)", c.name, at.Sub(end.End), checkHandoff)
+		}
+		if stopped, how := c.podStoppedAt(); strings.Contains(how, "deleting") || how == "gone" {
+			assert.False(t, stopped.Before(at.Add(-time.Second)), "%s: the check acted on a pod Airflow was deleting since %s before", c.name, at.Sub(stopped))
 		}
 	}
 	if with {
 		assert.LessOrEqual(t, n, 1, "%s: at most one AirflowTryEnded event", c.name)
+		if n == 0 {
+			t.Logf("%s: Airflow's own cleanup ended the pod within the handoff; the check did nothing", c.name)
+		}
 	} else {
 		assert.Zero(t, n)
 	}

@@ -80,7 +80,7 @@ func trySweeper(t *testing.T, url, version, run, liveRun string, done []airflowe
 		p, err := testenv.Start(suite.binary, cp.Kubeconfig, filepath.Join(dir, name+".log"), append([]string{
 			"--enable-webhook=false", "--namespace=" + ns, "--airflow-api-url=" + apiURL, "--airflow-api-version=" + version,
 			"--airflow-instance=test", "--airflow-credentials-dir=" + creds, "--airflow-poll-interval=1s",
-			"--airflow-grace=0s", "--airflow-timeout=10s", "--zap-log-level=debug"}, more...)...)
+			"--airflow-grace=0s", "--airflow-handoff=0s", "--airflow-timeout=10s", "--zap-log-level=debug"}, more...)...)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = p.Stop(10 * time.Second) })
 		return p

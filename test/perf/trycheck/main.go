@@ -223,7 +223,7 @@ func run(cfg config) error {
 		"--kube-api-qps=500", "--kube-api-burst=1000", "--max-deletes-per-second=1000",
 		"--airflow-api-url=" + px.URL, "--airflow-api-version=" + airflowapi.V2, "--airflow-instance=" + instance,
 		"--airflow-credentials-dir=" + creds, "--airflow-poll-interval=" + cfg.interval.String(),
-		"--airflow-grace=" + cfg.grace.String(), "--airflow-timeout=60s",
+		"--airflow-grace=" + cfg.grace.String(), "--airflow-handoff=0s", "--airflow-timeout=60s",
 	}
 	e, err := testenv.StartEnforcerWith(ctx, cp.Client, testenv.EnforcerOptions{
 		Binary: binary, Kubeconfig: cp.Kubeconfig, Dir: filepath.Join(tmp, "sweeper"), Args: sweeperArgs,
