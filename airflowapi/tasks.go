@@ -30,6 +30,10 @@ type TaskInstance struct {
 	// (sweeper.HandoffDue), never decides it, so an odd value is not an
 	// error.
 	EndDate time.Time
+	// StartDate is when the current try started, as Airflow recorded it;
+	// zero when null or unreadable. Only the check's confirmation that it
+	// asks the right Airflow reads it (sweeper.Confirms).
+	StartDate time.Time
 }
 
 // Batch is Airflow's answer for a set of keys.
@@ -77,6 +81,7 @@ type listAnswer struct {
 		State     *string `json:"state"`
 		TryNumber *int    `json:"try_number"`
 		EndDate   *string `json:"end_date"`
+		StartDate *string `json:"start_date"`
 	} `json:"task_instances"`
 	TotalEntries *int `json:"total_entries"`
 }
@@ -137,7 +142,7 @@ func (c *Client) listChunk(ctx context.Context, f listBody, b *Batch) (complete 
 			if ti.State != nil && *ti.State != "none" { // v1's deprecated "none" is null
 				state = *ti.State
 			}
-			b.Found[k] = TaskInstance{TaskKey: k, State: state, TryNumber: *ti.TryNumber, EndDate: parseTime(ti.EndDate)}
+			b.Found[k] = TaskInstance{TaskKey: k, State: state, TryNumber: *ti.TryNumber, EndDate: parseTime(ti.EndDate), StartDate: parseTime(ti.StartDate)}
 		}
 		f.PageOffset += len(ans.TaskInstances)
 		// The server may cap page_limit ([api] maximum_page_limit): the
@@ -345,7 +350,7 @@ func (sh *shape) pack(sorted []ikey, pageLimit int) ([]chunk, int) {
 	return out, pages
 }
 
-// parseTime reads an end_date: RFC 3339 with fractional seconds, "Z" (v2)
+// parseTime reads a start_date or end_date: RFC 3339 with fractional seconds, "Z" (v2)
 // or "+00:00" (v1). Null or unreadable: zero.
 func parseTime(v *string) time.Time {
 	if v == nil {

@@ -35,6 +35,11 @@ const (
 	TaskIDName    = "task-id"
 	MapIndexName  = "map-index"
 	TryNumberName = "try-number"
+	// TryStartName is the try's start_date as Airflow recorded it (RFC 3339,
+	// microseconds). Not part of the identity (a pod without it is still
+	// checked): the check compares it with Airflow's answer to make sure
+	// it asks the Airflow that made the pod (sweeper.Confirms).
+	TryStartName = "try-start"
 )
 
 // ClampedFromUnset is the clamped-from value for a pod that asked for no
@@ -62,6 +67,8 @@ type Keys struct {
 	Admitted string
 	// The try identity (see InstanceName).
 	Instance, DagID, RunID, TaskID, MapIndex, TryNumber string
+	// TryStart is the try's start (see TryStartName).
+	TryStart string
 }
 
 // NewKeys returns the keys under prefix. The prefix must pass ValidatePrefix.
@@ -77,6 +84,7 @@ func NewKeys(prefix string) Keys {
 		TaskID:      prefix + "/" + TaskIDName,
 		MapIndex:    prefix + "/" + MapIndexName,
 		TryNumber:   prefix + "/" + TryNumberName,
+		TryStart:    prefix + "/" + TryStartName,
 	}
 }
 
@@ -90,7 +98,7 @@ func NewKeys(prefix string) Keys {
 func (k Keys) Protected() []string {
 	return []string{
 		k.Deadline, k.Timeout, k.ClampedFrom, k.Admitted,
-		k.Instance, k.DagID, k.RunID, k.TaskID, k.MapIndex, k.TryNumber,
+		k.Instance, k.DagID, k.RunID, k.TaskID, k.MapIndex, k.TryNumber, k.TryStart,
 	}
 }
 

@@ -3,6 +3,7 @@ package sweeper
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/airflowapi"
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
@@ -14,6 +15,9 @@ type Try struct {
 	Instance string
 	Task     airflowapi.TaskKey
 	Number   int
+	// Start is the try's start_date the policy stamped (UTC); zero when the
+	// pod has none or it does not parse. Only Confirms reads it.
+	Start time.Time
 }
 
 // TryOf reads the try identity of a pod's annotations. ok is false when any
@@ -41,6 +45,11 @@ func TryOf(annotations map[string]string, keys deadline.Keys) (Try, bool) {
 		return Try{}, false
 	}
 	t.Task.MapIndex, t.Number = mi, n
+	if v, ok := annotations[keys.TryStart]; ok {
+		if start, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			t.Start = start.UTC()
+		}
+	}
 	return t, true
 }
 

@@ -2,6 +2,7 @@ package sweeper
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -47,6 +48,9 @@ type TryCheck struct {
 	// pending holds the live pods found over, waiting out their handoff,
 	// and the instant it ends.
 	pending map[types.UID]time.Time
+	// confirmed: an answer of this Airflow confirmed a tracked pod's own
+	// try (Confirms). The URL is fixed for the process, so once is enough.
+	confirmed bool
 }
 
 // NeedLeaderElection makes the check run on the leader only, beside the
@@ -161,8 +165,14 @@ func (c *TryCheck) check(ctx context.Context, only map[types.UID]bool) {
 		return
 	}
 	now := c.R.Clock.Now()
-	known := c.knownDAGs(ctx, pods, batch, now)
-	c.succeeded(ctx)
+	confirmed := c.confirm(ctx, pods, batch)
+	known := map[string]bool{}
+	if confirmed {
+		known = c.knownDAGs(ctx, pods, batch, now)
+		c.succeeded(ctx)
+	} else {
+		c.unconfirmed(ctx)
+	}
 	for _, s := range pods {
 		if ctx.Err() != nil {
 			return
@@ -172,7 +182,7 @@ func (c *TryCheck) check(ctx context.Context, only map[types.UID]bool) {
 		}
 		in := TryInput{
 			Try: *s.try, Created: s.pod.Created, Complete: batch.Complete, DAGKnown: known[s.try.Task.DagID],
-			Superseded: newest[s.try.Task] > s.try.Number || s.pod.GaveUp,
+			Superseded: newest[s.try.Task] > s.try.Number || s.pod.GaveUp, Confirmed: confirmed,
 		}
 		if ti, ok := batch.Found[s.try.Task]; ok {
 			in.Answer = &ti
@@ -234,6 +244,37 @@ func (c *TryCheck) knownDAGs(ctx context.Context, pods []*podState, batch airflo
 		known[dag] = ok
 	}
 	return known
+}
+
+// errUnconfirmed is logged while an Airflow has confirmed no pod's try.
+var errUnconfirmed = errors.New("no answer of this Airflow has shown a tracked pod's own try (same try_number and start_date)")
+
+// confirm reports whether this Airflow is confirmed, by this answer or an
+// earlier one.
+func (c *TryCheck) confirm(ctx context.Context, pods []*podState, batch airflowapi.Batch) bool {
+	c.mu.Lock()
+	done := c.confirmed
+	c.mu.Unlock()
+	if done {
+		return true
+	}
+	for _, s := range pods {
+		if ti, ok := batch.Found[s.try.Task]; ok && Confirms(*s.try, ti) {
+			c.mu.Lock()
+			c.confirmed = true
+			c.mu.Unlock()
+			logf.FromContext(ctx).Info("Airflow instance confirmed: its answer shows a tracked pod's own try", "instance", c.Config.Instance, "try", s.try.String())
+			return true
+		}
+	}
+	return false
+}
+
+// unconfirmed counts and logs a check whose Airflow answered but has not
+// shown any tracked pod's own try: it ends nothing.
+func (c *TryCheck) unconfirmed(ctx context.Context) {
+	tryChecks.WithLabelValues(c.Config.Instance, CheckUnconfirmed).Inc()
+	c.logError(ctx, errUnconfirmed, "Airflow try check unconfirmed; no pod ended by it until this Airflow shows a tracked pod's own try (is the URL this instance's Airflow?)")
 }
 
 func (c *TryCheck) failed(ctx context.Context, err error) {

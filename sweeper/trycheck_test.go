@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -30,6 +31,7 @@ type fakeAPI struct {
 	complete bool
 	err      error
 	asked    [][]airflowapi.TaskKey
+	dagAsks  int
 }
 
 func (f *fakeAPI) TaskInstances(_ context.Context, keys []airflowapi.TaskKey) (airflowapi.Batch, error) {
@@ -47,6 +49,7 @@ func (f *fakeAPI) TaskInstances(_ context.Context, keys []airflowapi.TaskKey) (a
 }
 
 func (f *fakeAPI) DAGExists(_ context.Context, dag string) (bool, error) {
+	f.dagAsks++
 	if f.err != nil {
 		return false, f.err
 	}
@@ -84,7 +87,9 @@ func setup(t *testing.T, api *fakeAPI, dryRun bool, pods ...*corev1.Pod) (*TryCh
 	rec := events.NewFakeRecorder(100)
 	r := &Reconciler{Pods: store, Client: c, APIReader: c, Recorder: recorderAdapter{rec}, Config: cfg, DryRun: dryRun,
 		Clock: clocktesting.NewFakePassiveClock(checkNow)}
-	return &TryCheck{R: r, API: api, Config: TryConfig{Instance: "prod", Grace: 30 * time.Second}, Interval: time.Second}, c, rec
+	// Confirmed: these tests are about what a confirmed Airflow's answers
+	// end (TestTryCheckConfirms is about confirming).
+	return &TryCheck{R: r, API: api, Config: TryConfig{Instance: "prod", Grace: 30 * time.Second}, Interval: time.Second, confirmed: true}, c, rec
 }
 
 var checkNow = created.Add(10 * time.Minute)
@@ -205,7 +210,7 @@ func TestTryChecksPerInstance(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			prod, c, _ := setup(t, tc.prod, false, pods...)
-			staging := &TryCheck{R: prod.R, API: tc.staging, Config: TryConfig{Instance: "staging", Grace: prod.Config.Grace}, Interval: prod.Interval}
+			staging := &TryCheck{R: prod.R, API: tc.staging, Config: TryConfig{Instance: "staging", Grace: prod.Config.Grace}, Interval: prod.Interval, confirmed: true}
 			prod.Poll(context.Background())
 			staging.Poll(context.Background())
 
@@ -375,4 +380,90 @@ func TestTryCheckStartRechecks(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "ended by the recheck, an hour before the next poll")
 	cancel()
 	require.NoError(t, <-done)
+}
+
+// stampStart stamps the try's start_date on p as the policy does.
+func stampStart(p *corev1.Pod, at time.Time) *corev1.Pod {
+	p.Annotations[keys.TryStart] = at.Format("2006-01-02T15:04:05.999999-07:00")
+	return p
+}
+
+// TestTryCheckConfirms: an Airflow's answers end pods only once one of them
+// has shown a tracked pod's own try (same try_number and start_date): a
+// check whose URL points at another Airflow with the same DAG, run and task
+// ids ends nothing, and says so.
+func TestTryCheckConfirms(t *testing.T) {
+	startA, startB := tryStart, tryStart.Add(3*time.Second)
+	other := tryStart.Add(-time.Hour) // the same ids' tries in another Airflow started elsewhen
+	failedAt := func(task string, start time.Time) airflowapi.TaskInstance {
+		return airflowapi.TaskInstance{TaskKey: key(task), State: "failed", TryNumber: 1, StartDate: start}
+	}
+	for name, tc := range map[string]struct {
+		stamped bool
+		tis     map[airflowapi.TaskKey]airflowapi.TaskInstance
+		ended   []string
+	}{
+		"another Airflow (same ids, other starts): nothing ended": {
+			stamped: true, tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{key("a"): failedAt("a", other), key("b"): failedAt("b", other)},
+		},
+		"another Airflow whose tries have no start: nothing ended": {
+			stamped: true, tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{key("a"): failedAt("a", time.Time{}), key("b"): failedAt("b", time.Time{})},
+		},
+		"this Airflow: a live try confirms, the finished one and the missing one end": {
+			stamped: true,
+			tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{
+				key("a"): failedAt("a", startA),
+				key("b"): {TaskKey: key("b"), State: "running", TryNumber: 1, StartDate: startB},
+			},
+			ended: []string{"a", "c"},
+		},
+		"pods without a stamped start (an older policy) confirm nothing": {
+			tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{key("a"): failedAt("a", startA), key("b"): failedAt("b", startB)},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			pods := []*corev1.Pod{tryPod("a", "prod", "a", 1, created), tryPod("b", "prod", "b", 1, created), tryPod("c", "prod", "c", 1, created)}
+			if tc.stamped {
+				stampStart(pods[0], startA)
+				stampStart(pods[1], startB)
+				stampStart(pods[2], tryStart.Add(5*time.Second))
+			}
+			api := &fakeAPI{complete: true, dags: map[string]bool{"etl": true}, tis: tc.tis}
+			check, c, rec := setup(t, api, false, pods...)
+			check.confirmed = false
+			before := testutil.ToFloat64(tryChecks.WithLabelValues("prod", CheckUnconfirmed))
+			check.Poll(context.Background())
+			for _, p := range pods {
+				_, exists := podNow(t, c, p.Name)
+				assert.Equal(t, !slices.Contains(tc.ended, p.Name), exists, "%s: ended %v", p.Name, !exists)
+			}
+			unconfirmed := testutil.ToFloat64(tryChecks.WithLabelValues("prod", CheckUnconfirmed)) - before
+			if tc.ended == nil {
+				assert.Empty(t, rec.Events)
+				assert.Equal(t, 1.0, unconfirmed, "the unconfirmed check is counted")
+				assert.Zero(t, api.dagAsks, "and asks about no DAG: absences prove nothing yet")
+			} else {
+				assert.Zero(t, unconfirmed)
+			}
+		})
+	}
+}
+
+// TestTryCheckConfirmedStays: once an answer confirmed the Airflow, later
+// answers end pods even when none of them confirms (an adopted pod's try,
+// a vanished run): the URL is the same for the life of the process.
+func TestTryCheckConfirmedStays(t *testing.T) {
+	a := stampStart(tryPod("a", "prod", "a", 1, created), tryStart)
+	api := &fakeAPI{complete: true, dags: map[string]bool{"etl": true}, tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{
+		key("a"): {TaskKey: key("a"), State: "running", TryNumber: 1, StartDate: tryStart},
+	}}
+	check, c, _ := setup(t, api, false, a, tryPod("b", "prod", "b", 1, created))
+	check.confirmed = false
+	check.Poll(context.Background()) // a's live try confirms; b is missing: ended
+	_, exists := podNow(t, c, "b")
+	assert.False(t, exists, "b: missing from a confirmed answer")
+	api.tis[key("a")] = airflowapi.TaskInstance{TaskKey: key("a"), State: "failed", TryNumber: 2, StartDate: tryStart.Add(time.Hour)}
+	check.Poll(context.Background()) // try 2 (adopted a's pod) failed: nothing confirms, a ends
+	_, exists = podNow(t, c, "a")
+	assert.False(t, exists, "a: its adopting try failed")
 }

@@ -48,6 +48,10 @@ type TryInput struct {
 	Complete bool
 	// DAGKnown says Airflow answered that the DAG exists.
 	DAGKnown bool
+	// Confirmed says this Airflow has shown that it is the one that made
+	// the instance's pods: some answer of it confirmed a tracked pod's own
+	// try (Confirms). Until then its answers prove nothing.
+	Confirmed bool
 	// Superseded says KPO will not adopt this pod for a later try: a live
 	// pod of the same task instance with a higher try_number exists, or KPO
 	// labelled this one already_checked=True.
@@ -84,6 +88,8 @@ func DecideTry(in TryInput, now time.Time, cfg TryConfig) TryVerdict {
 		return TryVerdict{Why: "the Airflow API call failed"}
 	case now.Sub(in.Created) < cfg.Grace:
 		return TryVerdict{Why: "younger than the grace"}
+	case !in.Confirmed:
+		return TryVerdict{Why: "this Airflow has not shown any tracked pod's own try yet (a URL of another Airflow?)"}
 	}
 	ti := in.Answer
 	if ti == nil {
@@ -93,6 +99,10 @@ func DecideTry(in TryInput, now time.Time, cfg TryConfig) TryVerdict {
 		return TryVerdict{State: StateMissing, Why: "absent from a partial answer, or its DAG is unknown"}
 	}
 	switch {
+	case ti.TryNumber == in.Try.Number && !in.Try.Start.IsZero() && !ti.StartDate.Equal(in.Try.Start):
+		// Another Airflow's task instance with the same ids (DAGs deployed
+		// to prod and staging share ids, and scheduled runs their run ids).
+		return TryVerdict{State: ti.State, Why: "Airflow's try has another start_date than the pod's: not the try that made it"}
 	case ti.TryNumber < in.Try.Number:
 		// Airflow is behind the pod: it proves nothing.
 		return TryVerdict{State: ti.State, Why: "Airflow's try_number is below the pod's"}
@@ -105,6 +115,14 @@ func DecideTry(in TryInput, now time.Time, cfg TryConfig) TryVerdict {
 		return TryVerdict{Over: true, State: ti.State, End: ti.EndDate, Why: "the try is " + ti.State}
 	}
 	return TryVerdict{State: ti.State, Why: "the try is live"}
+}
+
+// Confirms says whether Airflow's answer shows the very try that made the
+// pod: the same try_number and the start_date the policy stamped, to the
+// microsecond. Another Airflow with the same DAG, run and task ids cannot
+// show it, so a check whose URL points at the wrong Airflow ends nothing.
+func Confirms(t Try, ti airflowapi.TaskInstance) bool {
+	return !t.Start.IsZero() && ti.TryNumber == t.Number && ti.StartDate.Equal(t.Start)
 }
 
 // HandoffDue is the instant from which the check may end the pod of a try it

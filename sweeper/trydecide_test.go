@@ -19,13 +19,22 @@ var (
 	checkedAt = created.Add(time.Minute)
 )
 
+// tryStart is a try's start_date as the policy stamps it and Airflow records it.
+var tryStart = time.Date(2026, 5, 20, 10, 0, 0, 123456000, time.UTC)
+
+func startedTI(state string, try int, start time.Time) *airflowapi.TaskInstance {
+	t := ti(state, try)
+	t.StartDate = start
+	return t
+}
+
 func ti(state string, try int) *airflowapi.TaskInstance {
 	return &airflowapi.TaskInstance{TaskKey: tryTask, State: state, TryNumber: try}
 }
 
 func TestDecideTry(t *testing.T) {
 	base := func(mod func(*TryInput)) TryInput {
-		in := TryInput{Try: podTry, Created: created, Complete: true, DAGKnown: true, Answer: ti("running", 2)}
+		in := TryInput{Try: podTry, Created: created, Complete: true, DAGKnown: true, Answer: ti("running", 2), Confirmed: true}
 		if mod != nil {
 			mod(&in)
 		}
@@ -78,6 +87,24 @@ func TestDecideTry(t *testing.T) {
 			in: base(func(in *TryInput) { in.Answer = ti("", 3); in.Superseded = true }), over: true},
 		"newer try failed, not superseded (adopted, now over): over": {
 			in: base(func(in *TryInput) { in.Answer = ti("failed", 3) }), over: true, state: "failed"},
+		"failed, Airflow not confirmed (wrong URL?): kept": {
+			in: base(func(in *TryInput) { in.Answer = ti("failed", 2); in.Confirmed = false })},
+		"missing, Airflow not confirmed: kept": {
+			in: base(func(in *TryInput) { in.Answer = nil; in.Confirmed = false })},
+		"failed, the pod's start stamped and equal: over": {
+			in: base(func(in *TryInput) { in.Try.Start = tryStart; in.Answer = startedTI("failed", 2, tryStart) }), over: true, state: "failed"},
+		"failed, another start (another Airflow's try): kept": {
+			in: base(func(in *TryInput) {
+				in.Try.Start = tryStart
+				in.Answer = startedTI("failed", 2, tryStart.Add(time.Microsecond))
+			}), state: "failed"},
+		"failed, Airflow's start null: kept": {
+			in: base(func(in *TryInput) { in.Try.Start = tryStart; in.Answer = ti("failed", 2) }), state: "failed"},
+		"stamped, newer try failed (adopted): over, its start is its own": {
+			in: base(func(in *TryInput) {
+				in.Try.Start = tryStart
+				in.Answer = startedTI("failed", 3, tryStart.Add(time.Hour))
+			}), over: true, state: "failed"},
 		"same try, superseded flag alone: judged by state (running: kept)": {
 			in: base(func(in *TryInput) { in.Superseded = true }), state: "running"},
 	}
@@ -166,16 +193,25 @@ func TestTryOf(t *testing.T) {
 // for an absent task instance, another instance's pod, an unknown DAG for an
 // absent one, or a pod younger than the grace never yields "over".
 func FuzzDecideTry(f *testing.F) {
-	f.Add("failed", 2, 2, true, false, true, true, true, int64(60_000), uint8(0))
-	f.Add("", 3, 2, false, true, false, false, false, int64(1_000), uint8(1))
-	f.Fuzz(func(t *testing.T, state string, tiTry, podTryN int, present, failed, complete, dagKnown, superseded bool, ageMs int64, who uint8) {
-		in := TryInput{Try: podTry, Created: created, Failed: failed, Complete: complete, DAGKnown: dagKnown, Superseded: superseded}
+	f.Add("failed", 2, 2, true, false, true, true, true, int64(60_000), uint8(0), true, int64(0), int64(0))
+	f.Add("", 3, 2, false, true, false, false, false, int64(1_000), uint8(1), false, int64(1), int64(2))
+	f.Fuzz(func(t *testing.T, state string, tiTry, podTryN int, present, failed, complete, dagKnown, superseded bool, ageMs int64, who uint8,
+		confirmed bool, podStartUs, tiStartUs int64) {
+		in := TryInput{Try: podTry, Created: created, Failed: failed, Complete: complete, DAGKnown: dagKnown, Superseded: superseded, Confirmed: confirmed}
 		in.Try.Number = podTryN
 		if who%2 == 1 {
 			in.Try.Instance = "staging"
 		}
+		// 0: not stamped / null; otherwise microseconds after tryStart.
+		at := func(us int64) time.Time {
+			if us == 0 {
+				return time.Time{}
+			}
+			return tryStart.Add(time.Duration(us%1e12) * time.Microsecond)
+		}
+		in.Try.Start = at(podStartUs)
 		if present {
-			in.Answer = &airflowapi.TaskInstance{TaskKey: tryTask, State: state, TryNumber: tiTry}
+			in.Answer = &airflowapi.TaskInstance{TaskKey: tryTask, State: state, TryNumber: tiTry, StartDate: at(tiStartUs)}
 		}
 		now := created.Add(time.Duration(ageMs) * time.Millisecond)
 		v := DecideTry(in, now, tryCfg)
@@ -185,6 +221,10 @@ func FuzzDecideTry(f *testing.F) {
 		switch {
 		case failed:
 			t.Fatalf("a failed call ended a pod: %+v", v)
+		case !confirmed:
+			t.Fatalf("an Airflow that confirmed no pod's own try ended a pod: %+v", v)
+		case present && tiTry == podTryN && !in.Try.Start.IsZero() && !in.Answer.StartDate.Equal(in.Try.Start):
+			t.Fatalf("another start_date than the pod's own try ended it: %+v", v)
 		case in.Try.Instance != tryCfg.Instance:
 			t.Fatalf("another instance's pod was ended: %+v", v)
 		case now.Sub(created) < tryCfg.Grace:
@@ -227,7 +267,7 @@ func TestHandoffDue(t *testing.T) {
 
 func TestDecideTryEnd(t *testing.T) {
 	end := created.Add(time.Minute)
-	in := TryInput{Try: podTry, Created: created, Complete: true, DAGKnown: true}
+	in := TryInput{Try: podTry, Created: created, Complete: true, DAGKnown: true, Confirmed: true}
 	for name, tc := range map[string]struct {
 		answer *airflowapi.TaskInstance
 		want   time.Time

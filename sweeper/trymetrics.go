@@ -9,6 +9,9 @@ import (
 const (
 	CheckOK    = "ok"
 	CheckError = "error"
+	// CheckUnconfirmed: Airflow answered, but no answer of it has shown a
+	// tracked pod's own try yet (sweeper.Confirms): nothing was ended.
+	CheckUnconfirmed = "unconfirmed"
 )
 
 // Values of the "action" label of airflow_pod_deadline_airflow_pods_ended_total.
@@ -24,7 +27,7 @@ const (
 var (
 	tryChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "airflow_pod_deadline_airflow_checks_total",
-		Help: "Try checks (one per poll with tracked pods) by Airflow instance and result: ok (Airflow answered), error (nothing was ended).",
+		Help: "Try checks (one per poll with tracked pods) by Airflow instance and result: ok (Airflow answered), error (nothing was ended), unconfirmed (Airflow answered but has shown no tracked pod's own try, same try_number and start_date, yet: nothing was ended).",
 	}, []string{"airflow_instance", "result"})
 	tryAPIErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "airflow_pod_deadline_airflow_api_errors_total",
@@ -42,7 +45,7 @@ func init() {
 
 // zeroTryMetrics exports zeros for an instance, so rate() works from the start.
 func zeroTryMetrics(instance string) {
-	for _, r := range []string{CheckOK, CheckError} {
+	for _, r := range []string{CheckOK, CheckError, CheckUnconfirmed} {
 		tryChecks.WithLabelValues(instance, r)
 	}
 	for _, a := range []string{EndedLowered, EndedDeleted, EndedDryRun} {

@@ -122,6 +122,10 @@ func TestTryCheck(t *testing.T) {
 				got := b.Found[keys[i]]
 				assert.Equal(t, ti.State, got.State, ti.String())
 				assert.Equal(t, ti.TryNumber, got.TryNumber, ti.String())
+				// What confirms the Airflow (sweeper.Confirms) and times the
+				// handoff: the API's dates are the database's, to the µs.
+				assert.True(t, got.StartDate.Equal(ti.Start), "start_date: API %s, database %s", got.StartDate, ti.Start)
+				assert.True(t, got.EndDate.Equal(ti.End), "end_date: API %s, database %s", got.EndDate, ti.End)
 			}
 			assert.NotContains(t, b.Found, missing)
 

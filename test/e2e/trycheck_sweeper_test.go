@@ -43,37 +43,32 @@ func trySweeper(t *testing.T, url, version, run, liveRun string, done []airflowe
 	const ns = "trycheck"
 	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	keys := deadline.NewKeys(deadline.DefaultPrefix)
-	pod := func(name, instance, dag, runID, task string, try int) *corev1.Pod {
+	// startOf is the start_date the policy would have stamped on the pod
+	// of a try of run's task (zero: none, as for tries with no start).
+	startOf := map[string]time.Time{}
+	for _, ti := range done {
+		startOf[ti.TaskID] = ti.Start
+	}
+	podAt := func(name, instance, dag, runID, task string, try int, start time.Time) *corev1.Pod {
 		p := testenv.KPOPod(ns, "sleep 3600", nil, nil)
 		p.Name = name
 		p.Annotations = map[string]string{
 			keys.Instance: instance, keys.DagID: dag, keys.RunID: runID, keys.TaskID: task,
 			keys.MapIndex: "-1", keys.TryNumber: strconv.Itoa(try),
 		}
+		if !start.IsZero() {
+			p.Annotations[keys.TryStart] = start.UTC().Format("2006-01-02T15:04:05.000000-07:00")
+		}
 		require.NoError(t, c.Create(ctx, p))
 		return p
 	}
-	try := done[0].TryNumber
-	over := map[string]*corev1.Pod{
-		"success, pending": pod("success-pending", "test", "apd_api", run, done[0].TaskID, try),
-		"success, started": pod("success-started", "test", "apd_api", run, done[1].TaskID, try),
-		"task gone":        pod("task-gone", "test", "apd_api", run, "no_such_task", try),
+	pod := func(name, instance, dag, runID, task string, try int) *corev1.Pod {
+		start := time.Time{}
+		if runID == run {
+			start = startOf[task]
+		}
+		return podAt(name, instance, dag, runID, task, try, start)
 	}
-	kept := map[string]*corev1.Pod{
-		"live try":               pod("live", "test", "apd_api_live", liveRun, "t0", 1),
-		"another instance":       pod("other-instance", "staging", "apd_api", run, done[2].TaskID, try),
-		"unknown DAG":            pod("unknown-dag", "test", "no_such_dag", run, "t0", 1),
-		"Airflow behind the pod": pod("behind", "test", "apd_api", run, done[3].TaskID, try+1),
-	}
-	// Over by the real Airflow's answer (success; absent from a complete
-	// answer for a known DAG), but of the instance whose API fails.
-	brokenPods := map[string]*corev1.Pod{
-		"broken instance, success":   pod("broken-success", "broken", "apd_api", run, done[4].TaskID, try),
-		"broken instance, task gone": pod("broken-gone", "broken", "apd_api", run, "no_such_task", try),
-	}
-	started := over["success, started"]
-	started.Status.Phase, started.Status.StartTime = corev1.PodRunning, ptr.To(metav1.NewTime(time.Now().Add(-time.Minute)))
-	require.NoError(t, c.Status().Update(ctx, started))
 
 	creds := credsDir(t, apiReader)
 	run1 := func(name, apiURL string, more ...string) *testenv.Proc {
@@ -108,6 +103,44 @@ func trySweeper(t *testing.T, url, version, run, liveRun string, done []airflowe
 		return nil
 	}
 
+	// Another Airflow with the same DAG, run and task ids, as a check whose
+	// URL points at the wrong Airflow sees it: every answer has other
+	// start_dates than the pods' own tries. It ends nothing, and says so.
+	try := done[0].TryNumber
+	foreign := map[string]*corev1.Pod{
+		"another Airflow's try, success":  podAt("foreign-success", "test", "apd_api", run, done[0].TaskID, try, done[0].Start.Add(-time.Hour)),
+		"another Airflow's try, started later": podAt("foreign-later", "test", "apd_api", run, done[1].TaskID, try, done[1].Start.Add(time.Hour)),
+	}
+	p := run1("sweeper-foreign", url)
+	require.Eventually(t, func() bool { return checks(p, sweeper.CheckUnconfirmed) >= 3 }, 2*time.Minute, 500*time.Millisecond,
+		"the check never answered unconfirmed:\n%s", p.Tail(30))
+	for name, pod := range foreign {
+		assert.NoError(t, untouched(pod), "%s: ended by an Airflow that showed no pod's own try", name)
+	}
+	assert.Zero(t, checks(p, sweeper.CheckOK))
+	require.NoError(t, p.Stop(10*time.Second))
+
+	over := map[string]*corev1.Pod{
+		"success, pending": pod("success-pending", "test", "apd_api", run, done[0].TaskID, try),
+		"success, started": pod("success-started", "test", "apd_api", run, done[1].TaskID, try),
+		"task gone":        pod("task-gone", "test", "apd_api", run, "no_such_task", try),
+	}
+	kept := map[string]*corev1.Pod{
+		"live try":               pod("live", "test", "apd_api_live", liveRun, "t0", 1),
+		"another instance":       pod("other-instance", "staging", "apd_api", run, done[2].TaskID, try),
+		"unknown DAG":            pod("unknown-dag", "test", "no_such_dag", run, "t0", 1),
+		"Airflow behind the pod": pod("behind", "test", "apd_api", run, done[3].TaskID, try+1),
+	}
+	// Over by the real Airflow's answer (success; absent from a complete
+	// answer for a known DAG), but of the instance whose API fails.
+	brokenPods := map[string]*corev1.Pod{
+		"broken instance, success":   pod("broken-success", "broken", "apd_api", run, done[4].TaskID, try),
+		"broken instance, task gone": pod("broken-gone", "broken", "apd_api", run, "no_such_task", try),
+	}
+	started := over["success, started"]
+	started.Status.Phase, started.Status.StartTime = corev1.PodRunning, ptr.To(metav1.NewTime(time.Now().Add(-time.Minute)))
+	require.NoError(t, c.Status().Update(ctx, started))
+
 	// An Airflow API answering 500: checks fail, nothing ends.
 	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/auth/token" {
@@ -118,7 +151,7 @@ func trySweeper(t *testing.T, url, version, run, liveRun string, done []airflowe
 		w.WriteHeader(http.StatusInternalServerError)
 	}))
 	defer broken.Close()
-	p := run1("sweeper-broken", broken.URL)
+	p = run1("sweeper-broken", broken.URL)
 	require.Eventually(t, func() bool { return checks(p, sweeper.CheckError) >= 3 }, 2*time.Minute, 500*time.Millisecond,
 		"the check never ran against the broken API:\n%s", p.Tail(30))
 	for name, pod := range over {
@@ -156,6 +189,9 @@ func trySweeper(t *testing.T, url, version, run, liveRun string, done []airflowe
 	require.Eventually(t, func() bool { return checks(p, sweeper.CheckOK) >= n+3 }, time.Minute, 500*time.Millisecond)
 	for name, pod := range kept {
 		assert.NoError(t, untouched(pod), name)
+	}
+	for name, pod := range foreign {
+		assert.NoError(t, untouched(pod), "%s: its try_number's start_date is another than the pod's", name)
 	}
 	// The broken instance polled on its own, failing every time: its pods
 	// stay, its errors carry its name, and it ended nothing.
