@@ -108,7 +108,7 @@ func trySweeper(t *testing.T, url, version, run, liveRun string, done []airflowe
 	// start_dates than the pods' own tries. It ends nothing, and says so.
 	try := done[0].TryNumber
 	foreign := map[string]*corev1.Pod{
-		"another Airflow's try, success":  podAt("foreign-success", "test", "apd_api", run, done[0].TaskID, try, done[0].Start.Add(-time.Hour)),
+		"another Airflow's try, success":       podAt("foreign-success", "test", "apd_api", run, done[0].TaskID, try, done[0].Start.Add(-time.Hour)),
 		"another Airflow's try, started later": podAt("foreign-later", "test", "apd_api", run, done[1].TaskID, try, done[1].Start.Add(time.Hour)),
 	}
 	p := run1("sweeper-foreign", url)
