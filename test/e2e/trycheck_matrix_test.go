@@ -81,7 +81,7 @@ func TestTryCheckMatrix(t *testing.T) {
 				x.rows(t, true)
 				t.Run("row7-trycheck-triggerer-down", func(t *testing.T) { x.row7(t) })
 				t.Run("api-down", func(t *testing.T) { x.apiDown(t, check) })
-				t.Run("two-airflows", func(t *testing.T) { x.twoAirflows(t) })
+				t.Run("two-airflows", func(t *testing.T) { check = x.twoAirflows(t, check) })
 				t.Run("misconfigured", func(t *testing.T) {
 					require.NoError(t, check.Stop(15*time.Second))
 					x.misconfigured(t)
@@ -125,13 +125,19 @@ func startCheckEnv(t *testing.T, venv string) *checkEnv {
 // certificates apart from other starts. The caller may stop it early.
 func (x *checkEnv) startCheck(t *testing.T, name string, user airflowenv.APIUser, instance string) *testenv.Proc {
 	t.Helper()
+	return x.startCheckAt(t, name, x.read, user, instance)
+}
+
+// startCheckAt is startCheck reading the Airflow API at url.
+func (x *checkEnv) startCheckAt(t *testing.T, name, url string, user airflowenv.APIUser, instance string) *testenv.Proc {
+	t.Helper()
 	version := airflowapi.V2
 	if x.airflow.Major < 3 {
 		version = airflowapi.V1
 	}
 	en, err := testenv.StartEnforcer(context.Background(), x.client, suite.binary, x.cp.Kubeconfig, filepath.Join(x.dir, name),
 		filepath.Join(suite.root, "manifests", "install.yaml"),
-		"--airflow-api-url="+x.read, "--airflow-api-version="+version, "--airflow-instance="+instance,
+		"--airflow-api-url="+url, "--airflow-api-version="+version, "--airflow-instance="+instance,
 		"--airflow-credentials-dir="+credsDir(t, user),
 		fmt.Sprintf("--airflow-poll-interval=%s", checkInterval), fmt.Sprintf("--airflow-grace=%s", checkGrace),
 		fmt.Sprintf("--airflow-handoff=%s", checkHandoff))
@@ -524,8 +530,13 @@ func (x *checkEnv) misconfigured(t *testing.T) {
 // the instance name "other" (AIRFLOW_POD_DEADLINE_INSTANCE), the check
 // serving "default": a deferred task marked failed while its triggerer is
 // down, in each Airflow at once. The check ends this env's pod and never
-// judges the other's.
-func (x *checkEnv) twoAirflows(t *testing.T) {
+// judges the other's. Before this env's task is marked failed, the check
+// is restarted pointed at the other Airflow's API (a wrong URL): that
+// Airflow has the same DAG and task ids and not this env's run, so without
+// the confirmation of its Airflow (sweeper.Confirms) the check would take
+// this env's live try as gone. It must end nothing. Returns the check
+// running at the end (check was stopped).
+func (x *checkEnv) twoAirflows(t *testing.T, check *testenv.Proc) *testenv.Proc {
 	ctx := context.Background()
 	dir := filepath.Join(x.dir, "airflow-other")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
@@ -556,6 +567,27 @@ func (x *checkEnv) twoAirflows(t *testing.T) {
 	require.Equal(t, "other", theirPod.Annotations[deadline.NewKeys(deadline.DefaultPrefix).Instance], "the other Airflow's policy stamps its name")
 	restartMine := stopTriggerer(t, x.env)
 	restartTheirs := stopTriggerer(t, y)
+
+	require.NoError(t, check.Stop(15*time.Second))
+	wrong := x.startCheckAt(t, "check-wrong-url", otherAdmin, apiReader, "default")
+	unconfirmed := func() float64 {
+		v, err := wrong.Metric("airflow_pod_deadline_airflow_checks_total", map[string]string{"airflow_instance": "default", "result": sweeper.CheckUnconfirmed})
+		require.NoError(t, err)
+		return v
+	}
+	require.Eventually(t, func() bool { return unconfirmed() >= 3 }, 2*time.Minute, 200*time.Millisecond,
+		"%s: the check pointed at the other Airflow never answered unconfirmed", mine.name)
+	mine.requireLeftAlone(t, "the check's URL is another Airflow's (same DAG ids, not this run)")
+	ok, err := wrong.Metric("airflow_pod_deadline_airflow_checks_total", map[string]string{"airflow_instance": "default", "result": sweeper.CheckOK})
+	require.NoError(t, err)
+	assert.Zero(t, ok, "%s: the other Airflow never confirmed", mine.name)
+	log, err := os.ReadFile(wrong.Log)
+	require.NoError(t, err)
+	assert.Contains(t, string(log), "Airflow try check unconfirmed", "%s: the wrong URL is logged", mine.name)
+	t.Logf("%s: the check pointed at the other Airflow: %v unconfirmed checks, pod %s", mine.name, unconfirmed(), mine.lastPod())
+	require.NoError(t, wrong.Stop(15*time.Second))
+	check = x.startCheck(t, "check-after-wrong-url", apiReader, "default")
+
 	require.NoError(t, x.airflow.MarkTask(ctx, x.admin, apiAdmin, mine.dag, mine.runID, mine.task, "failed"))
 	require.NoError(t, other.MarkTask(ctx, otherAdmin, apiAdmin, theirs.dag, theirs.runID, theirs.task, "failed"))
 	endMine, err := mine.wait([]string{"failed"}, time.Minute)
@@ -569,4 +601,5 @@ func (x *checkEnv) twoAirflows(t *testing.T) {
 	restartTheirs()
 	mine.report(t, mine.tryEnd(endMine), endMine)
 	theirs.report(t, theirs.tryEnd(endTheirs), endTheirs)
+	return check
 }
