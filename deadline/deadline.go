@@ -102,6 +102,28 @@ func (k Keys) Protected() []string {
 	}
 }
 
+// InstancePattern is the rule for an Airflow instance name (the value of
+// the airflow-instance annotation, --airflow-instance, instance= of
+// --airflow-check): 1 to 63 letters, digits, "-", "_" or ".", starting and
+// ending with a letter or digit. It fits a metric label, a directory name
+// (the chart mounts each instance's Secret at .../airflow/<name>) and a
+// --airflow-check value (no commas). The same string is in the chart's
+// values.schema.json (airflowCheck.instances[].name) and in the policy
+// (integrations/airflow/src/airflow_pod_deadline/policy.py,
+// INSTANCE_PATTERN); test/static/instance_pattern_test.go keeps the three
+// equal.
+const InstancePattern = `^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$`
+
+var instanceRE = regexp.MustCompile(InstancePattern)
+
+// ValidateInstance reports why name cannot be an Airflow instance name.
+func ValidateInstance(name string) error {
+	if !instanceRE.MatchString(name) {
+		return fmt.Errorf("%s is not 1 to 63 letters, digits, \"-\", \"_\" or \".\" starting and ending with a letter or digit (%s)", (&AnnotationError{Value: name}).Quoted(), InstancePattern)
+	}
+	return nil
+}
+
 // ValidatePrefix reports why prefix cannot be an annotation prefix: it must be a
 // DNS subdomain, as Kubernetes requires of the part of a key before the slash.
 func ValidatePrefix(prefix string) error {

@@ -3,6 +3,7 @@ package deadline
 import (
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -256,6 +257,39 @@ func TestValidatePrefix(t *testing.T) {
 	require.NoError(t, ValidatePrefix("deadlines.example.com"))
 	for _, bad := range []string{"", "Upper.io", "has space.io", "trailing.", "slash/io", strings.Repeat("a", 254)} {
 		assert.Error(t, ValidatePrefix(bad), bad)
+	}
+}
+
+func TestValidateInstance(t *testing.T) {
+	for name, tc := range map[string]struct {
+		name string
+		ok   bool
+	}{
+		"the default":           {name: "default", ok: true},
+		"one character":         {name: "a", ok: true},
+		"every allowed kind":    {name: "Legacy_2.x-prod", ok: true},
+		"63 characters":         {name: strings.Repeat("a", 63), ok: true},
+		"64 characters":         {name: strings.Repeat("a", 64)},
+		"empty":                 {name: ""},
+		"a slash":               {name: "team/a"},
+		"a comma":               {name: "a,b"},
+		"a space":               {name: "a b"},
+		"starts with a dot":     {name: ".hidden"},
+		"ends with a dash":      {name: "prod-"},
+		"a trailing newline":    {name: "prod\n"},
+		"a non-ASCII letter":    {name: "pröd"},
+		"only an allowed punct": {name: "_"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := ValidateInstance(tc.name)
+			if tc.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), strconv.Quote(tc.name))
+			assert.Contains(t, err.Error(), InstancePattern)
+		})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/airflowapi"
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 // airflowOptions configure the try check, off unless it serves an instance.
@@ -63,7 +64,7 @@ func (c *checkFlag) Set(v string) error {
 
 func (o *airflowOptions) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.url, "airflow-api-url", "", "Try check: base URL of the Airflow API server (e.g. http://airflow-api-server:8080; no /api/vN) of one instance, named by --airflow-instance. Empty: that instance is not served (--airflow-check may give others).")
-	fs.StringVar(&o.instance, "airflow-instance", defaultAirflowInstance, "Try check: the instance name of --airflow-api-url; it must equal the name the policy stamps (airflow-instance annotation). Pods of instances no check serves are never judged.")
+	fs.StringVar(&o.instance, "airflow-instance", defaultAirflowInstance, "Try check: the instance name of --airflow-api-url (1 to 63 letters, digits, -, _ or ., starting and ending with a letter or digit); it must equal the name the policy stamps (airflow-instance annotation). Pods of instances no check serves are never judged.")
 	fs.StringVar(&o.apiVersion, "airflow-api-version", airflowapi.V2, `Try check: the API of --airflow-api-url: "v2" (Airflow 3, JWT from /auth/token) or "v1" (Airflow 2.x, basic auth).`)
 	fs.StringVar(&o.credentialsDir, "airflow-credentials-dir", "", "Try check: directory holding the files username and password of a read-only user of --airflow-api-url's Airflow (a mounted Secret); read again for every token (v2) or request (v1).")
 	fs.Var(&o.checks, checkFlagName, `Try check: one more Airflow instance, as instance=NAME,url=URL,credentials-dir=DIR[,api-version=v2|v1] (the keys of --airflow-instance, --airflow-api-url, --airflow-credentials-dir, --airflow-api-version; api-version defaults to v2; no commas in values). Repeatable; every instance name once.`)
@@ -190,8 +191,12 @@ func parseCheck(raw string) (airflowInstance, []problem) {
 // problems lists what is wrong with in's values.
 func (in airflowInstance) problems(timeout time.Duration) []problem {
 	var out []problem
+	// The policy stamps any name it is given (a bad one only warns): a name
+	// refused here is one no check serves, so its pods are never judged.
 	if in.name == "" {
 		out = append(out, problem{keyInstance, "must not be empty"})
+	} else if err := deadline.ValidateInstance(in.name); err != nil {
+		out = append(out, problem{keyInstance, err.Error()})
 	}
 	if in.url == "" {
 		out = append(out, problem{keyURL, "required"})

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/airflow-pod-deadline/airflow-pod-deadline/deadline"
 )
 
 func TestAirflowCheckOffByDefault(t *testing.T) {
@@ -119,6 +121,18 @@ func TestAirflowFlagErrors(t *testing.T) {
 		"--airflow-check: no instance names the value": {
 			[]string{check("url=http://a,credentials-dir=/a")},
 			[]string{`--airflow-check: "url=http://a,credentials-dir=/a": instance: must not be empty`},
+		},
+		"bad instance name": {
+			append(on, "--airflow-instance=team/a"),
+			[]string{`--airflow-instance: "team/a" is not 1 to 63 letters`, deadline.InstancePattern},
+		},
+		"--airflow-check: bad instance name": {
+			[]string{check("instance=-prod,url=http://a,credentials-dir=/a")},
+			[]string{`--airflow-check: instance "-prod": instance: "-prod" is not 1 to 63 letters`},
+		},
+		"--airflow-check: instance name too long": {
+			[]string{check("instance=" + strings.Repeat("a", 64) + ",url=http://a,credentials-dir=/a")},
+			[]string{`--airflow-check: instance "` + strings.Repeat("a", 64) + `": instance:`, "is not 1 to 63"},
 		},
 		"--airflow-check: empty": {[]string{check("")}, []string{`--airflow-check: "": "" is not one of instance=...`}},
 		"--airflow-check: bad version": {

@@ -43,7 +43,7 @@ func TestAlertRulesPromtool(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "full.yaml"), full, 0o644))
 	out, err := run(t, nil, promtool, "check", "rules", filepath.Join(dir, "full.yaml"))
 	require.NoError(t, err, "promtool check rules validates expressions and annotation templates")
-	assert.Contains(t, out, "SUCCESS: 6 rules found")
+	assert.Contains(t, out, "SUCCESS: 7 rules found")
 
 	// The unit tests compare annotations exactly; descriptions quote $value.
 	alerts := 0
@@ -54,7 +54,7 @@ func TestAlertRulesPromtool(t *testing.T) {
 			alerts++
 		}
 	}
-	require.Equal(t, 6, alerts)
+	require.Equal(t, 7, alerts)
 	short, err := yaml.Marshal(spec)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "rules.yaml"), short, 0o644))

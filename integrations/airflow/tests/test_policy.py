@@ -154,6 +154,8 @@ def airflow2(fn: Any) -> AbstractContextManager[Any]:
 @pytest.fixture(autouse=True)
 def default_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(hook.PREFIX_ENV, raising=False)
+    # Every test starts with no bad instance name warned about yet.
+    monkeypatch.setattr(hook, "_warned_instances", set())
 
 
 def run_hook(pod: Any, ctx: Any = None, patch: Patch = airflow3) -> Calls:
@@ -358,10 +360,13 @@ def test_identity_per_airflow_major(patch: Patch) -> None:
 
 @pytest.mark.parametrize(
     ("env", "want"),
-    [(None, "default"), ("prod", "prod"), ("  team-a \n", "team-a"), ("   ", "default"), ("", "default")],
-    ids=["unset", "set", "stripped", "blank", "empty"],
+    [
+        (None, "default"), ("prod", "prod"), ("  team-a \n", "team-a"), ("   ", "default"), ("", "default"),
+        ("Legacy_2.x", "Legacy_2.x"), ("a" * 63, "a" * 63),
+    ],
+    ids=["unset", "set", "stripped", "blank", "empty", "every allowed kind", "63 characters"],
 )
-def test_instance_name_from_env(env: str | None, want: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_instance_name_from_env(env: str | None, want: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     if env is None:
         monkeypatch.delenv(hook.INSTANCE_ENV, raising=False)
     else:
@@ -369,6 +374,46 @@ def test_instance_name_from_env(env: str | None, want: str, monkeypatch: pytest.
     pod = kpo_pod()
     run_hook(pod, context(T0, HALF_HOUR))
     assert pod.metadata.annotations["airflow-pod-deadline.io/airflow-instance"] == want
+    assert not policy_records(caplog)
+
+
+@pytest.mark.parametrize("bad", ["team/a", "-prod", "prod.", "a b", "a,b", "pröd", "_", "a" * 64])
+def test_bad_instance_name_stamped_as_is_and_warned_once(bad: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # The binary refuses to serve such a name, so stamping it keeps these pods away from every try
+    # check; a fallback to "default" could hand them to another Airflow's. The task never fails.
+    monkeypatch.setenv(hook.INSTANCE_ENV, f" {bad} ")
+    pods = [kpo_pod(), kpo_pod()]
+    for pod in pods:
+        run_hook(pod, context(T0, HALF_HOUR))
+        assert pod.metadata.annotations == {
+            DEADLINE: "2026-05-20T10:15:30+00:00", **IDENTITY, "airflow-pod-deadline.io/airflow-instance": bad,
+        }
+    warnings = [r.getMessage() for r in policy_records(caplog)]
+    assert len(warnings) == 1, warnings
+    assert f"AIRFLOW_POD_DEADLINE_INSTANCE={bad!r} is not a valid instance name ({hook.INSTANCE_PATTERN})" in warnings[0]
+
+
+def test_each_bad_instance_name_warned_once(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    for env in ("team/a", "team/a", "prod", "team/b", "team/a", "team/b"):
+        monkeypatch.setenv(hook.INSTANCE_ENV, env)
+        run_hook(kpo_pod(), context(T0, HALF_HOUR))
+    warnings = [r.getMessage() for r in policy_records(caplog)]
+    assert len(warnings) == 2, warnings
+    assert "'team/a'" in warnings[0] and "'team/b'" in warnings[1]
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("default", True), ("a", True), ("Legacy_2.x-prod", True), ("a" * 63, True), ("a" * 64, False),
+        ("", False), ("team/a", False), ("a,b", False), ("a b", False), (".hidden", False),
+        ("prod-", False), ("prod\n", False), ("pröd", False), ("_", False),
+    ],
+)
+def test_instance_pattern(name: str, ok: bool) -> None:
+    # The same table as TestValidateInstance (deadline/deadline_test.go): Python's re and Go's
+    # regexp read the pattern alike (fullmatch: a trailing newline does not slip past "$").
+    assert (hook._INSTANCE_RE.fullmatch(name) is not None) == ok
 
 
 def test_identity_key_names_match_the_go_side() -> None:

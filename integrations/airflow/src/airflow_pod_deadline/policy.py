@@ -23,7 +23,13 @@ The try identity (the exact strings, unlike KPO's labels, which are sanitized an
 the sweeper's Airflow check ask Airflow whether the try that made the pod is still running. The
 instance name tells several Airflows sharing one cluster apart: each must set its own
 ``AIRFLOW_POD_DEADLINE_INSTANCE`` on its workers, equal to the name the sweeper's try check
-gives that Airflow (``--airflow-instance``, or ``instance=`` of ``--airflow-check``).
+gives that Airflow (``--airflow-instance``, or ``instance=`` of ``--airflow-check``). A name is 1 to
+63 letters, digits, ``-``, ``_`` or ``.``, starting and ending with a letter or digit
+(``INSTANCE_PATTERN``, the binary's and the chart's rule too). A name that breaks the rule is logged
+as a warning (once per process and name) and **stamped as it is**: the binary refuses to serve such
+a name, so no try check ever judges those pods (their deadlines are still enforced). Falling back to
+``default`` instead could have another Airflow's check, the one named ``default``, judge this
+Airflow's tries by its own answers and end pods whose try is still running.
 
 Airflow loads this module through the ``airflow.policy`` entry point (pluggy), so installing the
 distribution is the whole setup. The annotation prefix must match the webhook's
@@ -40,6 +46,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, TypeVar
@@ -68,6 +75,13 @@ PREFIX_ENV = "AIRFLOW_POD_DEADLINE_PREFIX"
 # Airflow per cluster can keep the default.
 DEFAULT_INSTANCE = "default"
 INSTANCE_ENV = "AIRFLOW_POD_DEADLINE_INSTANCE"
+# The rule for an instance name, the same string as deadline.InstancePattern (deadline/deadline.go)
+# and the chart's airflowCheck.instances[].name pattern (values.schema.json);
+# test/static/instance_pattern_test.go keeps the three equal. Used with re.fullmatch.
+INSTANCE_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
+_INSTANCE_RE = re.compile(INSTANCE_PATTERN)
+# The bad instance names already warned about: the name is read for every pod, the warning is once.
+_warned_instances: set[str] = set()
 
 # Annotation names under the prefix; the same as deadline/deadline.go.
 DEADLINE_NAME = "execution-deadline"
@@ -98,7 +112,17 @@ def _prefix() -> str:
 
 def _instance() -> str:
     # Read at call time, like the prefix.
-    return os.environ.get(INSTANCE_ENV, "").strip() or DEFAULT_INSTANCE
+    name = os.environ.get(INSTANCE_ENV, "").strip() or DEFAULT_INSTANCE
+    if _INSTANCE_RE.fullmatch(name) is None and name not in _warned_instances:
+        # Stamped anyway (see the module docstring): no check serves it, so these pods are never
+        # judged against Airflow, which is safe; a fallback name could be another Airflow's.
+        _warned_instances.add(name)
+        log.warning(
+            "airflow-pod-deadline: %s=%r is not a valid instance name (%s); stamped as it is, so "
+            "the try check serves none of this Airflow's pods (their deadlines still hold)",
+            INSTANCE_ENV, name, INSTANCE_PATTERN,
+        )
+    return name
 
 
 def _get_current_context() -> Mapping[str, Any]:
