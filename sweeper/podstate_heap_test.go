@@ -42,6 +42,7 @@ func retainedPerPod(t *testing.T, identity bool) float64 {
 		if identity {
 			for k, v := range map[string]string{
 				keys.Instance: "prod", keys.DagID: dag, keys.RunID: run, keys.TaskID: task, keys.MapIndex: "-1", keys.TryNumber: "1",
+				keys.TryStart: "2026-12-01T00:00:07.123456+00:00",
 			} {
 				p.Annotations[k] = string([]byte(v)) // a string of its own, as decoded
 			}
