@@ -41,8 +41,9 @@ API returns for the task instance (same try number), as instants to the microsec
 only once its Airflow has shown a pod's own try that way, and never a pod whose try start differs
 from Airflow's. ``ti.start_date`` is the right value for a deferrable KPO too: Airflow keeps a
 try's start_date when the deferred task resumes (Airflow 3.3.2's execution API ``ti_run``: "don't
-update start date when resuming from deferral"), so the pod built before the deferral and the API's
-answer after it agree. A task instance without a datetime start_date gets the identity without the
+update start date when resuming from deferral"; Airflow 2.11.2's ``TaskInstance``:
+``ti.start_date if ti.next_method else timezone.utcnow()``), so the pod built before the deferral
+and the API's answer after it agree. A task instance without a datetime start_date gets the identity without the
 try start and a warning naming the pod. It is stamped only with the identity (alone it names no try).
 
 Airflow loads this module through the ``airflow.policy`` entry point (pluggy), so installing the
