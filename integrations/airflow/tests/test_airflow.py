@@ -11,6 +11,7 @@ it. The task context is Airflow's own (``set_current_context``) with a real task
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 import uuid
@@ -19,8 +20,10 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pendulum
 import pytest
 from kubernetes.client import V1Container, V1ObjectMeta, V1Pod, V1PodSpec
+from pydantic import TypeAdapter
 
 import airflow
 import airflow.settings
@@ -44,10 +47,14 @@ RUN_ID = "manual__2026-05-20T09:45:30+00:00"
 PREFIX = "airflow-pod-deadline.io"
 
 
-def identity(task_id: str = "run_long_pod", dag_id: str = "etl", map_index: str = "-1", try_number: str = "1", instance: str = "default") -> dict[str, str]:
-    """The try-identity annotations the policy stamps: Airflow's exact strings."""
+def identity(task_id: str = "run_long_pod", dag_id: str = "etl", map_index: str = "-1", try_number: str = "1",
+             instance: str = "default", start: datetime | None = START) -> dict[str, str]:
+    """The try-identity annotations the policy stamps (Airflow's exact strings) and, for a task
+    instance started at ``start``, its try start (written out with strftime, not the policy's isoformat)."""
     values = {"airflow-instance": instance, "dag-id": dag_id, "run-id": RUN_ID, "task-id": task_id,
               "map-index": map_index, "try-number": try_number}
+    if start is not None:
+        values["try-start"] = start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
     return {f"{PREFIX}/{name}": value for name, value in values.items()}
 
 
@@ -248,10 +255,43 @@ def test_kpo_label_without_task_context_never_raises(caplog: pytest.LogCaptureFi
 
 
 def test_start_date_missing_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+    # No deadline (it needs the start) and no try start; the identity still goes on.
     with caplog.at_level(logging.WARNING, logger="airflow_pod_deadline.policy"):
         pod = build(make_kpo(), start=None, run_start=START)
-    assert pod.metadata.annotations == identity()
-    assert any("ti.start_date is None" in r.getMessage() for r in caplog.records)
+    assert pod.metadata.annotations == identity(start=None)
+    out = [r.getMessage() for r in caplog.records if r.name == "airflow_pod_deadline.policy"]
+    assert any("execution_timeout deadline" in m and "ti.start_date is None" in m for m in out), out
+    # A set: run from this directory, airflow_local_settings.py is imported too, and its call warns again.
+    assert {m for m in out if "try check cannot confirm" in m} == {
+        f"airflow-pod-deadline: pod {pod.metadata.name} is stamped without try-start: ti.start_date is None, "
+        "not a datetime; the try check cannot confirm from this pod that it asks the Airflow that made it"
+    }
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        START,
+        datetime(2026, 5, 20, 11, 45, 30, tzinfo=timezone(timedelta(hours=2))),
+        # How Airflow 3's task runner gets it: parsed by pydantic from the supervisor's message.
+        TypeAdapter(datetime).validate_python("2026-05-20T11:45:30.000007+02:00"),
+        # Airflow's own aware datetime (pendulum), as the ORM hands it out on Airflow 2.
+        pendulum.datetime(2026, 3, 29, 3, 30, 0, 42, tz="Europe/Berlin"),
+    ],
+    ids=["utc-microseconds", "plus-offset", "pydantic", "pendulum-dst-zone"],
+)
+def test_try_start_is_the_task_instances_start_date(start: datetime) -> None:
+    # What the sweeper compares with the API's start_date of this try: ti.start_date, not the
+    # run's start (another instant here), to the microsecond, in UTC.
+    task = make_kpo(dagrun_timeout=timedelta(hours=1))
+    ti = make_ti(task, start)
+    with running(task, ti, run_start=START - timedelta(minutes=5)) as context:
+        pod = task.build_pod_request_obj(context)
+    value = pod.metadata.annotations[f"{PREFIX}/try-start"]
+    assert datetime.fromisoformat(value) == ti.start_date
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00", value), value
+    assert deadline_of(pod) == start + timedelta(seconds=30)
+    assert {k: v for k, v in pod.metadata.annotations.items() if k != DEADLINE} == identity(start=start)
 
 
 def test_policy_module_loads_without_airflow() -> None:

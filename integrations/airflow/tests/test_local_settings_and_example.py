@@ -55,7 +55,7 @@ def test_local_settings_alongside_entry_point_stamps_once() -> None:
     assert "airflow_pod_deadline" in out["plugins"]
     assert "AirflowLocalSettingsPolicy" in out["plugins"] or len(out["plugins"]) >= 3
     assert out["annotations"] == {DEADLINE: "2026-05-20T09:46:00.123456+00:00", **out["identity"]}
-    assert len(out["identity"]) == 6
+    assert len(out["identity"]) == 7  # the six of the identity and the try start
 
 
 def test_example_dag_compiles(tmp_path: Path) -> None:

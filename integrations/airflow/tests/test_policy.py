@@ -16,7 +16,7 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from unittest import mock
 from zoneinfo import ZoneInfo
@@ -59,7 +59,7 @@ def kpo_pod(annotations: dict[str, str] | None = None) -> V1Pod:
 
 
 RUN_ID = "manual__2026-05-20T09:45:30.123456+00:00"
-# What the policy stamps for FakeTI's defaults: the exact strings, not KPO's sanitized labels.
+# The try identity the policy stamps for FakeTI's defaults: the exact strings, not KPO's sanitized labels.
 IDENTITY = {
     "airflow-pod-deadline.io/airflow-instance": "default",
     "airflow-pod-deadline.io/dag-id": "etl",
@@ -68,6 +68,23 @@ IDENTITY = {
     "airflow-pod-deadline.io/map-index": "-1",
     "airflow-pod-deadline.io/try-number": "1",
 }
+TRY_START = "airflow-pod-deadline.io/try-start"
+
+
+def stamped_identity(start: Any = T0) -> dict[str, str]:
+    """What the policy stamps besides the deadline for FakeTI's defaults started at ``start``: IDENTITY
+    and, when ``start`` is a datetime, its try start.
+
+    Written out with strftime, not the policy's isoformat, so that the two must agree; the exact
+    strings are in test_try_start_format.
+    """
+    if not isinstance(start, datetime):
+        return dict(IDENTITY)
+    if start.utcoffset() is None:
+        start = start.replace(tzinfo=timezone.utc)
+    return {**IDENTITY, TRY_START: start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")}
+
+
 NO_VALUE = object()
 
 
@@ -193,7 +210,7 @@ def policy_records(caplog: pytest.LogCaptureFixture, level: int = logging.WARNIN
 def test_stamps_kpo_pod(start: datetime, timeout: timedelta, want: str) -> None:
     pod = kpo_pod()
     run_hook(pod, context(start, timeout))
-    assert pod.metadata.annotations == {DEADLINE: want, **IDENTITY}
+    assert pod.metadata.annotations == {DEADLINE: want, **stamped_identity(start)}
     assert type(pod.metadata.annotations[DEADLINE]) is str
 
 
@@ -214,7 +231,7 @@ def test_existing_unrelated_annotations_kept_and_callers_dict_not_mutated() -> N
     own = {"team": "data", "sidecar.istio.io/inject": "false"}
     pod = kpo_pod(annotations=own)
     run_hook(pod, context(T0, HALF_HOUR))
-    assert pod.metadata.annotations == {**own, DEADLINE: "2026-05-20T10:15:30+00:00", **IDENTITY}
+    assert pod.metadata.annotations == {**own, DEADLINE: "2026-05-20T10:15:30+00:00", **stamped_identity()}
     assert own == {"team": "data", "sidecar.istio.io/inject": "false"}
 
 
@@ -234,7 +251,7 @@ def test_context_lookup_per_airflow_major(patch: Patch) -> None:
     pod = kpo_pod()
     fn = run_hook(pod, context(T0, HALF_HOUR), patch=patch)
     assert fn.count == 1
-    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **IDENTITY}
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **stamped_identity()}
 
 
 def test_airflow3_preferred_over_airflow2() -> None:
@@ -280,13 +297,13 @@ def test_airflow3_preferred_over_airflow2() -> None:
 def test_run_deadline_backstop(task_timeout: Any, dagrun_timeout: timedelta, run_start: datetime, want: str, patch: Patch) -> None:
     pod = kpo_pod()
     run_hook(pod, context(T0, task_timeout, dagrun_timeout=dagrun_timeout, run_start=run_start), patch=patch)
-    assert pod.metadata.annotations == {DEADLINE: want, **IDENTITY}
+    assert pod.metadata.annotations == {DEADLINE: want, **stamped_identity()}
 
 
 def test_non_positive_dagrun_timeout_logged(caplog: pytest.LogCaptureFixture) -> None:
     pod = kpo_pod()
     run_hook(pod, context(T0, None, dagrun_timeout=timedelta(seconds=-1)))
-    assert pod.metadata.annotations == IDENTITY
+    assert pod.metadata.annotations == stamped_identity()
     assert any("DAG etl has a non-positive dagrun_timeout" in r.getMessage() for r in policy_records(caplog))
 
 
@@ -311,7 +328,7 @@ def test_task_without_a_dag_has_no_run_deadline(caplog: pytest.LogCaptureFixture
     ctx["task"] = DaglessTask(HALF_HOUR)
     pod = kpo_pod()
     run_hook(pod, ctx)
-    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **IDENTITY}
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **stamped_identity()}
     assert not policy_records(caplog)
 
 
@@ -320,7 +337,7 @@ def test_dagrun_timeout_without_a_dag_run(caplog: pytest.LogCaptureFixture) -> N
     del ctx["dag_run"]
     pod = kpo_pod()
     run_hook(pod, ctx)
-    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **IDENTITY}
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **stamped_identity()}
     assert any("dag_run.start_date is None" in r.getMessage() for r in policy_records(caplog))
 
 
@@ -345,7 +362,7 @@ def test_dagrun_timeout_without_a_dag_run(caplog: pytest.LogCaptureFixture) -> N
 def test_identity_exact_strings(fields: dict[str, Any], want: dict[str, str]) -> None:
     pod = kpo_pod()
     run_hook(pod, context(T0, HALF_HOUR, **fields))
-    expected = {**IDENTITY, **{f"{hook.DEFAULT_PREFIX}/{name}": value for name, value in want.items()}}
+    expected = {**stamped_identity(), **{f"{hook.DEFAULT_PREFIX}/{name}": value for name, value in want.items()}}
     assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **expected}
     assert all(type(value) is str for value in pod.metadata.annotations.values())
 
@@ -386,7 +403,7 @@ def test_bad_instance_name_stamped_as_is_and_warned_once(bad: str, monkeypatch: 
     for pod in pods:
         run_hook(pod, context(T0, HALF_HOUR))
         assert pod.metadata.annotations == {
-            DEADLINE: "2026-05-20T10:15:30+00:00", **IDENTITY, "airflow-pod-deadline.io/airflow-instance": bad,
+            DEADLINE: "2026-05-20T10:15:30+00:00", **stamped_identity(), "airflow-pod-deadline.io/airflow-instance": bad,
         }
     warnings = [r.getMessage() for r in policy_records(caplog)]
     assert len(warnings) == 1, warnings
@@ -426,7 +443,7 @@ def test_author_identity_kept_rest_stamped(caplog: pytest.LogCaptureFixture) -> 
     own = {"airflow-pod-deadline.io/airflow-instance": "staging", "airflow-pod-deadline.io/dag-id": "etl"}
     pod = kpo_pod(annotations=dict(own))
     run_hook(pod, context(T0, HALF_HOUR))
-    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **IDENTITY, **own}
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **stamped_identity(), **own}
     # The differing value is named in a warning; the equal one is not.
     out = "\n".join(r.getMessage() for r in policy_records(caplog))
     assert "airflow-pod-deadline.io/airflow-instance='staging', not this try's 'default'" in out, out
@@ -470,6 +487,137 @@ def test_bad_identity_all_or_nothing_deadline_kept(fields: dict[str, Any], says:
     assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00"}
     out = "\n".join(r.getMessage() for r in policy_records(caplog))
     assert "could not stamp the try identity on pod crunch-abc123" in out and says in out, out
+
+
+# --- the try start ----------------------------------------------------------------------------
+
+# What the sweeper parses (Go's time.RFC3339Nano) in the one form the policy writes: six digits, UTC.
+TRY_START_FORM = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00$")
+
+
+@pytest.mark.parametrize(
+    ("start", "want"),
+    [
+        (datetime(2026, 5, 20, 9, 45, 30, 123456, tzinfo=timezone.utc), "2026-05-20T09:45:30.123456+00:00"),
+        # Whole seconds still carry the six digits (isoformat() alone would drop them).
+        (T0, "2026-05-20T09:45:30.000000+00:00"),
+        (datetime(2026, 5, 20, 9, 45, 30, 1, tzinfo=timezone.utc), "2026-05-20T09:45:30.000001+00:00"),
+        (datetime(2026, 5, 20, 11, 45, 30, 5, tzinfo=timezone(timedelta(hours=2))), "2026-05-20T09:45:30.000005+00:00"),
+        (datetime(2026, 5, 19, 23, 0, tzinfo=timezone(-timedelta(hours=5, minutes=30))), "2026-05-20T04:30:00.000000+00:00"),
+        (datetime(2026, 3, 29, 3, 30, 0, 999999, tzinfo=ZoneInfo("Europe/Berlin")), "2026-03-29T01:30:00.999999+00:00"),
+        # Naive is UTC (Airflow's convention), as for the deadline.
+        (datetime(2026, 5, 20, 9, 45, 30, 120000), "2026-05-20T09:45:30.120000+00:00"),
+    ],
+    ids=["microseconds", "whole-seconds", "one-microsecond", "plus-offset", "minus-offset", "dst-zone", "naive"],
+)
+@pytest.mark.parametrize("patch", [airflow3, airflow2], ids=["airflow3", "airflow2"])
+def test_try_start_format(start: datetime, want: str, patch: Patch, caplog: pytest.LogCaptureFixture) -> None:
+    # No budget, so the deadline part never reads start_date: the value is the try start's own.
+    pod = kpo_pod()
+    run_hook(pod, context(start, None), patch=patch)
+    assert pod.metadata.annotations == {**IDENTITY, TRY_START: want}
+    assert TRY_START_FORM.match(want) and RFC3339.match(want)
+    assert not policy_records(caplog)
+
+
+def test_try_start_is_the_task_instances_not_the_runs() -> None:
+    # The API's start_date is the task instance's; the run's start (and the deadline) are other instants.
+    pod = kpo_pod()
+    run_hook(pod, context(T0, HALF_HOUR, dagrun_timeout=timedelta(hours=1), run_start=T0 - timedelta(minutes=50)))
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T09:55:30+00:00", **IDENTITY, TRY_START: "2026-05-20T09:45:30.000000+00:00"}
+
+
+def test_naive_try_start_is_utc_in_any_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    pod = kpo_pod()
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        run_hook(pod, context(datetime(2026, 5, 20, 9, 45, 30, 123456), None))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert pod.metadata.annotations[TRY_START] == "2026-05-20T09:45:30.123456+00:00"
+
+
+@pytest.mark.parametrize(
+    ("start", "says"),
+    [
+        (None, "ti.start_date is None"),
+        (NO_VALUE, "ti.start_date is None"),
+        ("2026-05-20T09:45:30+00:00", "ti.start_date is '2026-05-20T09:45:30+00:00'"),
+        (1779270330, "ti.start_date is 1779270330"),
+        (date(2026, 5, 20), "ti.start_date is datetime.date(2026, 5, 20)"),
+    ],
+    ids=["none", "missing", "str", "epoch", "date"],
+)
+@pytest.mark.parametrize("timeout", [None, HALF_HOUR], ids=["no-budget", "budget"])
+def test_no_datetime_start_identity_without_try_start(start: Any, says: str, timeout: Any, caplog: pytest.LogCaptureFixture) -> None:
+    # The identity is what the check requires; without a start only the confirmation is lost.
+    ctx = context(start, timeout)
+    if start is NO_VALUE:
+        del ctx["ti"].start_date
+    pod = kpo_pod()
+    run_hook(pod, ctx)
+    assert pod.metadata.annotations == IDENTITY  # and no deadline: it needs the start too
+    warnings = [r.getMessage() for r in policy_records(caplog) if "try check cannot confirm" in r.getMessage()]
+    assert warnings == [
+        f"airflow-pod-deadline: pod crunch-abc123 is stamped without try-start: {says}, not a datetime; "
+        "the try check cannot confirm from this pod that it asks the Airflow that made it"
+    ]
+    # Nothing else is said about it: the only other warning is the deadline's, when there is a budget.
+    assert len(policy_records(caplog)) == (1 if timeout is None else 2)
+
+
+def test_try_start_that_cannot_be_converted_is_logged_identity_kept(caplog: pytest.LogCaptureFixture) -> None:
+    # 0001-01-01 at +01:00 is before datetime.min in UTC: the conversion overflows.
+    pod = kpo_pod()
+    run_hook(pod, context(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))), None))
+    assert pod.metadata.annotations == IDENTITY
+    out = [r.getMessage() for r in policy_records(caplog)]
+    assert len(out) == 1 and out[0].startswith(
+        "airflow-pod-deadline: could not stamp the try start on pod crunch-abc123; it is created without it: OverflowError"
+    ), out
+
+
+@pytest.mark.parametrize(
+    ("own", "warned"),
+    [
+        ("2026-05-20T09:45:30.000000+00:00", False),
+        ("2026-05-20T09:45:30Z", True),  # the same instant, another string: kept, but said
+        ("2026-05-19T08:00:00.000000+00:00", True),
+        ("", True),
+    ],
+    ids=["equal", "same-instant", "other", "empty"],
+)
+def test_author_try_start_kept(own: str, warned: bool, caplog: pytest.LogCaptureFixture) -> None:
+    pod = kpo_pod(annotations={TRY_START: own})
+    run_hook(pod, context(T0, HALF_HOUR))
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **IDENTITY, TRY_START: own}
+    out = [r.getMessage() for r in policy_records(caplog)]
+    if warned:
+        assert out == [
+            f"airflow-pod-deadline: pod crunch-abc123 already has {TRY_START}={own!r}, "
+            "not this try's '2026-05-20T09:45:30.000000+00:00'; left as set"
+        ]
+    else:
+        assert not out
+
+
+def test_try_start_key_name_matches_the_go_side() -> None:
+    # deadline/deadline.go: TryStartName. Not an identity name: a pod without it is still checked.
+    assert hook.TRY_START_NAME == "try-start"
+    assert hook.TRY_START_NAME not in hook.IDENTITY_NAMES
+    assert f"{hook.DEFAULT_PREFIX}/{hook.TRY_START_NAME}" == TRY_START
+
+
+def test_airflow_task_timeout_propagates_from_the_try_start() -> None:
+    # No budget: the deadline part never reads start_date, so the signal lands in the try start's.
+    pod = kpo_pod()
+    ctx = {**context(T0, None), "ti": TimingOutTI("start_date")}
+    with airflow3(Calls(ctx)):
+        with pytest.raises(AirflowTaskTimeout):
+            hook.pod_mutation_hook(pod)
+    assert pod.metadata.annotations is None
 
 
 # --- hands off --------------------------------------------------------------------------------
@@ -517,7 +665,7 @@ def test_no_execution_timeout_no_deadline_and_silent(caplog: pytest.LogCaptureFi
     pod = kpo_pod(annotations={"team": "data"})
     fn = run_hook(pod, context(T0, None))
     assert fn.count == 1
-    assert pod.metadata.annotations == {"team": "data", **IDENTITY}
+    assert pod.metadata.annotations == {"team": "data", **stamped_identity()}
     assert not policy_records(caplog)
 
 
@@ -525,7 +673,7 @@ def test_no_execution_timeout_no_deadline_and_silent(caplog: pytest.LogCaptureFi
 def test_non_positive_execution_timeout_no_deadline_and_logged(timeout: timedelta, caplog: pytest.LogCaptureFixture) -> None:
     pod = kpo_pod()
     run_hook(pod, context(T0, timeout))
-    assert pod.metadata.annotations == IDENTITY
+    assert pod.metadata.annotations == stamped_identity()
     assert any("non-positive execution_timeout" in r.getMessage() for r in policy_records(caplog))
 
 
@@ -539,7 +687,7 @@ def test_existing_annotation_not_overwritten(annotations: dict[str, str], caplog
     # of it and still stamped.
     pod = kpo_pod(annotations=dict(annotations, team="data"))
     fn = run_hook(pod, context(T0, HALF_HOUR, dagrun_timeout=timedelta(minutes=10)))
-    assert pod.metadata.annotations == {**annotations, "team": "data", **IDENTITY}
+    assert pod.metadata.annotations == {**annotations, "team": "data", **stamped_identity()}
     assert fn.count == 1
     assert not policy_records(caplog)
 
@@ -553,7 +701,7 @@ def test_custom_prefix_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     run_hook(pod, context(T0, HALF_HOUR))
     assert pod.metadata.annotations == {
         "deadline.example.com/execution-deadline": "2026-05-20T10:15:30+00:00",
-        **{key.replace(hook.DEFAULT_PREFIX, "deadline.example.com"): value for key, value in IDENTITY.items()},
+        **{key.replace(hook.DEFAULT_PREFIX, "deadline.example.com"): value for key, value in stamped_identity().items()},
     }
 
 
@@ -573,7 +721,7 @@ def test_blank_prefix_env_means_default(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv(hook.PREFIX_ENV, "  ")
     pod = kpo_pod()
     run_hook(pod, context(T0, HALF_HOUR))
-    assert set(pod.metadata.annotations) == {DEADLINE, *IDENTITY}
+    assert set(pod.metadata.annotations) == {DEADLINE, *stamped_identity()}
 
 
 # --- never raises -----------------------------------------------------------------------------
@@ -647,7 +795,7 @@ def test_malformed_deadline_input_identity_still_stamped(ctx: Any, says: str, ca
     pod = kpo_pod(annotations={"team": "data"})
     run_hook(pod, ctx)
     annotations = pod.metadata.annotations
-    assert annotations == {"team": "data", **IDENTITY, **({DEADLINE: annotations[DEADLINE]} if DEADLINE in annotations else {})}
+    assert annotations == {"team": "data", **stamped_identity(ctx["ti"].start_date), **({DEADLINE: annotations[DEADLINE]} if DEADLINE in annotations else {})}
     out = "\n".join(r.getMessage() for r in policy_records(caplog))
     assert says in out and "crunch-abc123" in out, out
 
@@ -656,7 +804,7 @@ def test_bad_run_deadline_keeps_the_task_deadline(caplog: pytest.LogCaptureFixtu
     # A dagrun_timeout whose run has no start_date must not cost the task its own deadline.
     pod = kpo_pod()
     run_hook(pod, context(T0, HALF_HOUR, dagrun_timeout=timedelta(minutes=5), run_start=None))
-    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **IDENTITY}
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **stamped_identity()}
     assert any("dagrun_timeout deadline" in r.getMessage() for r in policy_records(caplog))
 
 
@@ -664,7 +812,7 @@ def test_bad_task_deadline_keeps_the_run_deadline(caplog: pytest.LogCaptureFixtu
     # The run's deadline is an upper bound on its own; a broken ti.start_date does not void it.
     pod = kpo_pod()
     run_hook(pod, context(None, HALF_HOUR, dagrun_timeout=timedelta(hours=2), run_start=T0))
-    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T11:45:30+00:00", **IDENTITY}
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T11:45:30+00:00", **stamped_identity(None)}
     assert any("ti.start_date is None" in r.getMessage() for r in policy_records(caplog))
 
 

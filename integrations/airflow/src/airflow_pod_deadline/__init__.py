@@ -1,6 +1,7 @@
 """airflow-pod-deadline's Airflow side: a cluster policy that puts each KubernetesPodOperator task's
 execution deadline (annotation ``airflow-pod-deadline.io/execution-deadline``) and its try's identity
-(``airflow-instance``, ``dag-id``, ``run-id``, ``task-id``, ``map-index``, ``try-number``) on its pod.
+(``airflow-instance``, ``dag-id``, ``run-id``, ``task-id``, ``map-index``, ``try-number``) with the try's
+start (``try-start``) on its pod.
 
 Installing this distribution next to Airflow is the whole setup: Airflow loads
 :mod:`airflow_pod_deadline.policy` through the ``airflow.policy`` entry point. It is not on PyPI

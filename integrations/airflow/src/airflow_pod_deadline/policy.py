@@ -11,11 +11,13 @@
     airflow-pod-deadline.io/task-id:            <ti.task_id>
     airflow-pod-deadline.io/map-index:          <ti.map_index, "-1" when the task is not mapped>
     airflow-pod-deadline.io/try-number:         <ti.try_number>
+    airflow-pod-deadline.io/try-start:          <ti.start_date, to the microsecond>
 
-The deadline is an RFC 3339 instant in UTC (``2026-05-20T10:15:30.123456+00:00``). The
-airflow-pod-deadline admission webhook turns it into ``spec.activeDeadlineSeconds`` and its sweeper
-ends the pod once the instant has passed, so the task's ``execution_timeout`` holds even when KPO
-runs deferrable, the triggerer is down, or the worker died. The DAG's ``dagrun_timeout`` is a
+The deadline and the try start are RFC 3339 instants in UTC (``2026-05-20T10:15:30.123456+00:00``;
+the try start always with six fractional digits). The airflow-pod-deadline admission webhook turns
+the deadline into ``spec.activeDeadlineSeconds`` and its sweeper ends the pod once the instant has
+passed, so the task's ``execution_timeout`` holds even when KPO runs deferrable, the triggerer is
+down, or the worker died. The DAG's ``dagrun_timeout`` is a
 backstop: Airflow fails the whole run at ``dag_run.start_date + dagrun_timeout``, so no pod of the
 run has a reason to outlive that instant, even when no Airflow component is left to delete it.
 
@@ -31,15 +33,28 @@ a name, so no try check ever judges those pods (their deadlines are still enforc
 ``default`` instead could have another Airflow's check, the one named ``default``, judge this
 Airflow's tries by its own answers and end pods whose try is still running.
 
+The try start is not part of the identity (a pod without it is still checked); it confirms that the
+check asks the Airflow that made the pod. A check pointed by mistake at another Airflow that has a
+task instance with the same DAG, run and task ids and try number would otherwise take that
+Airflow's answer for this try's. The check compares the annotation with the ``start_date`` Airflow's
+API returns for the task instance (same try number), as instants to the microsecond: it ends pods
+only once its Airflow has shown a pod's own try that way, and never a pod whose try start differs
+from Airflow's. ``ti.start_date`` is the right value for a deferrable KPO too: Airflow keeps a
+try's start_date when the deferred task resumes (Airflow 3.3.2's execution API ``ti_run``: "don't
+update start date when resuming from deferral"; Airflow 2.11.2's ``TaskInstance``:
+``ti.start_date if ti.next_method else timezone.utcnow()``), so the pod built before the deferral
+and the API's answer after it agree. A task instance without a datetime start_date gets the identity without the
+try start and a warning naming the pod. It is stamped only with the identity (alone it names no try).
+
 Airflow loads this module through the ``airflow.policy`` entry point (pluggy), so installing the
 distribution is the whole setup. The annotation prefix must match the webhook's
 ``--annotation-prefix``; set ``AIRFLOW_POD_DEADLINE_PREFIX`` on the workers if you changed it.
 
 The hook is deliberately conservative: it never raises (a broken policy must not fail every KPO
 task in the cluster) and it never overrides an annotation a DAG author set already (a deadline
-annotation, even empty, opts the pod out of the deadline; an identity annotation keeps the author's
-value). The deadline and the identity are computed independently: a problem with one is logged and
-the other is still stamped. Nothing from Airflow is imported at module load.
+annotation, even empty, opts the pod out of the deadline; an identity or try start annotation keeps
+the author's value). The deadline and the identity are computed independently: a problem with one
+is logged and the other is still stamped. Nothing from Airflow is imported at module load.
 """
 
 from __future__ import annotations
@@ -93,6 +108,9 @@ TASK_ID_NAME = "task-id"
 MAP_INDEX_NAME = "map-index"
 TRY_NUMBER_NAME = "try-number"
 IDENTITY_NAMES = (INSTANCE_NAME, DAG_ID_NAME, RUN_ID_NAME, TASK_ID_NAME, MAP_INDEX_NAME, TRY_NUMBER_NAME)
+# The try's ti.start_date (deadline.TryStartName). Deliberately not in IDENTITY_NAMES: the identity is
+# what the try check requires, the try start only confirms it asks the Airflow that made the pod.
+TRY_START_NAME = "try-start"
 
 # KPO labels every pod it creates with this; KubernetesExecutor worker pods carry
 # ``airflow-worker`` / ``kubernetes_executor`` instead. The executor's pods run the task's Python
@@ -163,7 +181,7 @@ def _is_airflow_timeout(exc: BaseException) -> bool:
 
 
 def stamp_execution_deadline(pod: Any) -> None:
-    """Annotate a KPO pod with its execution deadline and its try identity; mutates ``pod`` in place.
+    """Annotate a KPO pod with its execution deadline and its try identity and start; mutates ``pod`` in place.
 
     The deadline is the earlier of ``ti.start_date + task.execution_timeout`` and
     ``dag_run.start_date + dag.dagrun_timeout`` (whichever exist). Never raises (apart from Airflow's
@@ -244,6 +262,12 @@ def _stamp(pod: Any) -> None:
             stamped[deadline_key] = at.isoformat()
 
     identity = _part("try identity", pod, lambda: _identity(ti), {})
+    if identity:
+        # Only beside the identity: alone it names no try. Its own part, so a failure here costs
+        # only the confirmation, never the identity.
+        start = _part("try start", pod, lambda: _try_start(pod, ti), None)
+        if start is not None:
+            identity = {**identity, TRY_START_NAME: start}
     for name, value in identity.items():
         key = f"{prefix}/{name}"
         if key not in annotations:
@@ -366,3 +390,20 @@ def _identity(ti: Any) -> dict[str, str]:
         MAP_INDEX_NAME: str(map_index),
         TRY_NUMBER_NAME: str(try_number),
     }
+
+
+def _try_start(pod: Any, ti: Any) -> str | None:
+    """The try-start annotation's value: ti.start_date in UTC, always to the microsecond.
+
+    The sweeper compares it with the start_date Airflow's API returns (Go: time.RFC3339Nano) as an
+    instant; six fractional digits every time keep the format one, whatever the value.
+    """
+    start = getattr(ti, "start_date", None)
+    if not isinstance(start, datetime):
+        log.warning(
+            "airflow-pod-deadline: pod %s is stamped without %s: ti.start_date is %r, not a datetime; the "
+            "try check cannot confirm from this pod that it asks the Airflow that made it",
+            _pod_name(pod), TRY_START_NAME, start,
+        )
+        return None
+    return _as_utc(start).isoformat(timespec="microseconds")
