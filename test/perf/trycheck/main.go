@@ -14,6 +14,7 @@
 // runs it; docs/performance.md reports it.
 //
 //	go run ./test/perf/trycheck -runs 500 -tasks 10 -polls 5
+//	go run ./test/perf/trycheck -runs 500 -tasks 10 -pods-per-run 1 -polls 3 -page-limit 1000
 package main
 
 import (
@@ -95,6 +96,9 @@ type config struct {
 	concurrency int
 	heapMinPods int
 	timeout     time.Duration
+	// pageLimit is both Airflow's [api] maximum_page_limit and the
+	// sweeper's --airflow-page-limit.
+	pageLimit int
 }
 
 func main() {
@@ -112,6 +116,7 @@ func main() {
 	flag.IntVar(&cfg.concurrency, "concurrency", 16, "concurrent pod creates")
 	flag.IntVar(&cfg.heapMinPods, "heap-min-pods", 1000, "fewer tracked pods than this: the heap per pod is reported, not held to the target (too few to measure)")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "the whole run stops with an error after this long")
+	flag.IntVar(&cfg.pageLimit, "page-limit", 100, "the page of the list calls: Airflow's [api] maximum_page_limit (AIRFLOW__API__MAXIMUM_PAGE_LIMIT) and the sweeper's --airflow-page-limit both")
 	flag.Parse()
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "trycheck bench:", err)
@@ -127,6 +132,9 @@ type ti struct {
 }
 
 func run(cfg config) error {
+	if cfg.pageLimit < 1 {
+		return fmt.Errorf("-page-limit %d is not positive", cfg.pageLimit)
+	}
 	logf.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
 	defer cancel()
@@ -190,7 +198,7 @@ func run(cfg config) error {
 	for i, t := range live {
 		liveKeys[i] = t.key
 	}
-	first, err := firstList(ctx, liveKeys, creds)
+	first, err := firstList(ctx, liveKeys, creds, cfg.pageLimit)
 	if err != nil {
 		return err
 	}
@@ -223,7 +231,7 @@ func run(cfg config) error {
 		"--kube-api-qps=500", "--kube-api-burst=1000", "--max-deletes-per-second=1000",
 		"--airflow-api-url=" + px.URL, "--airflow-api-version=" + airflowapi.V2, "--airflow-instance=" + instance,
 		"--airflow-credentials-dir=" + creds, "--airflow-poll-interval=" + cfg.interval.String(),
-		"--airflow-grace=" + cfg.grace.String(), "--airflow-timeout=60s",
+		"--airflow-grace=" + cfg.grace.String(), "--airflow-timeout=60s", fmt.Sprintf("--airflow-page-limit=%d", cfg.pageLimit),
 	}
 	e, err := testenv.StartEnforcerWith(ctx, cp.Client, testenv.EnforcerOptions{
 		Binary: binary, Kubeconfig: cp.Kubeconfig, Dir: filepath.Join(tmp, "sweeper"), Args: sweeperArgs,
@@ -355,7 +363,7 @@ func run(cfg config) error {
 	starts, ends, latencies := px.recorded()
 
 	// What the product's client makes of the same tries, asked directly.
-	c, err := airflowapi.New(airflowapi.Config{Instance: instance, URL: airflowURL, Version: airflowapi.V2, CredentialsDir: creds, Timeout: time.Minute})
+	c, err := airflowapi.New(airflowapi.Config{Instance: instance, URL: airflowURL, Version: airflowapi.V2, CredentialsDir: creds, Timeout: time.Minute, PageLimit: cfg.pageLimit})
 	if err != nil {
 		return err
 	}
@@ -430,8 +438,8 @@ func run(cfg config) error {
 	}
 
 	// The report.
-	fmt.Printf("## Try check: %d tracked tries (%d DAG runs × %d task instances, %d of them live with a pod, %d DAGs), %d polls every %s\n\n",
-		n, cfg.runs, cfg.tasks, cfg.livePerRun(), numDAGs(cfg), cfg.polls, cfg.interval)
+	fmt.Printf("## Try check: %d tracked tries (%d DAG runs × %d task instances, %d of them live with a pod, %d DAGs), %d polls every %s, pages of %d\n\n",
+		n, cfg.runs, cfg.tasks, cfg.livePerRun(), numDAGs(cfg), cfg.polls, cfg.interval, cfg.pageLimit)
 	fmt.Printf("pods of finished tries ended by the check: %d of %d (%d deleted, %d lowered); pods of live tries ended: %d\n\n",
 		ended, len(overPods), len(overPods)-len(started), len(started), n-untouched)
 	fmt.Println("| poll | list calls | other calls | bytes sent | bytes received | duration | api-server CPU | sweeper CPU |")
@@ -541,6 +549,8 @@ for dag_id in %s:
 	if err != nil {
 		return nil, err
 	}
+	// The sweeper asks for pages of cfg.pageLimit: Airflow must allow them.
+	env = append(env, fmt.Sprintf("AIRFLOW__API__MAXIMUM_PAGE_LIMIT=%d", cfg.pageLimit))
 	logFile, err := os.Create(filepath.Join(tmp, "airflowenv.log"))
 	if err != nil {
 		return nil, err
@@ -640,8 +650,9 @@ func seed(ctx context.Context, cfg config, a *airflowenv.Airflow) ([]ti, error) 
 }
 
 // firstList is the body of the first list call airflowapi.Client makes for
-// keys, read by a stub Airflow that answers every call with no task instance.
-func firstList(ctx context.Context, keys []airflowapi.TaskKey, creds string) (listBody, error) {
+// keys at pageLimit, read by a stub Airflow that answers every call with no
+// task instance.
+func firstList(ctx context.Context, keys []airflowapi.TaskKey, creds string, pageLimit int) (listBody, error) {
 	var first listBody
 	var once sync.Once
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -653,7 +664,7 @@ func firstList(ctx context.Context, keys []airflowapi.TaskKey, creds string) (li
 		fmt.Fprint(w, `{"task_instances":[],"total_entries":0}`)
 	}))
 	defer s.Close()
-	c, err := airflowapi.New(airflowapi.Config{Instance: instance, URL: s.URL, Version: airflowapi.V1, CredentialsDir: creds, Timeout: time.Minute})
+	c, err := airflowapi.New(airflowapi.Config{Instance: instance, URL: s.URL, Version: airflowapi.V1, CredentialsDir: creds, Timeout: time.Minute, PageLimit: pageLimit})
 	if err != nil {
 		return first, err
 	}
