@@ -96,9 +96,10 @@ type config struct {
 	concurrency int
 	heapMinPods int
 	timeout     time.Duration
-	// pageLimit is both Airflow's [api] maximum_page_limit and the
-	// sweeper's --airflow-page-limit.
-	pageLimit int
+	// pageLimit is the sweeper's --airflow-page-limit and, unless
+	// airflowMaxPage is set, Airflow's [api] maximum_page_limit.
+	pageLimit      int
+	airflowMaxPage int
 }
 
 func main() {
@@ -116,7 +117,8 @@ func main() {
 	flag.IntVar(&cfg.concurrency, "concurrency", 16, "concurrent pod creates")
 	flag.IntVar(&cfg.heapMinPods, "heap-min-pods", 1000, "fewer tracked pods than this: the heap per pod is reported, not held to the target (too few to measure)")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "the whole run stops with an error after this long")
-	flag.IntVar(&cfg.pageLimit, "page-limit", 100, "the page of the list calls: Airflow's [api] maximum_page_limit (AIRFLOW__API__MAXIMUM_PAGE_LIMIT) and the sweeper's --airflow-page-limit both")
+	flag.IntVar(&cfg.pageLimit, "page-limit", 100, "the page of the list calls: the sweeper's --airflow-page-limit and Airflow's [api] maximum_page_limit (AIRFLOW__API__MAXIMUM_PAGE_LIMIT) both")
+	flag.IntVar(&cfg.airflowMaxPage, "airflow-max-page-limit", 0, "Airflow's [api] maximum_page_limit alone (0: -page-limit), to see what Airflow does with a page_limit above it")
 	flag.Parse()
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "trycheck bench:", err)
@@ -438,8 +440,8 @@ func run(cfg config) error {
 	}
 
 	// The report.
-	fmt.Printf("## Try check: %d tracked tries (%d DAG runs × %d task instances, %d of them live with a pod, %d DAGs), %d polls every %s, pages of %d\n\n",
-		n, cfg.runs, cfg.tasks, cfg.livePerRun(), numDAGs(cfg), cfg.polls, cfg.interval, cfg.pageLimit)
+	fmt.Printf("## Try check: %d tracked tries (%d DAG runs × %d task instances, %d of them live with a pod, %d DAGs), %d polls every %s, page_limit %d (Airflow's maximum_page_limit %d)\n\n",
+		n, cfg.runs, cfg.tasks, cfg.livePerRun(), numDAGs(cfg), cfg.polls, cfg.interval, cfg.pageLimit, cfg.maxPage())
 	fmt.Printf("pods of finished tries ended by the check: %d of %d (%d deleted, %d lowered); pods of live tries ended: %d\n\n",
 		ended, len(overPods), len(overPods)-len(started), len(started), n-untouched)
 	fmt.Println("| poll | list calls | other calls | bytes sent | bytes received | duration | api-server CPU | sweeper CPU |")
@@ -505,6 +507,14 @@ func run(cfg config) error {
 	return nil
 }
 
+// maxPage is Airflow's [api] maximum_page_limit.
+func (cfg config) maxPage() int {
+	if cfg.airflowMaxPage > 0 {
+		return cfg.airflowMaxPage
+	}
+	return cfg.pageLimit
+}
+
 // livePerRun is how many task instances of a run are live, with a pod.
 func (cfg config) livePerRun() int {
 	if cfg.podsPerRun <= 0 || cfg.podsPerRun > cfg.tasks {
@@ -549,8 +559,9 @@ for dag_id in %s:
 	if err != nil {
 		return nil, err
 	}
-	// The sweeper asks for pages of cfg.pageLimit: Airflow must allow them.
-	env = append(env, fmt.Sprintf("AIRFLOW__API__MAXIMUM_PAGE_LIMIT=%d", cfg.pageLimit))
+	// The sweeper asks for pages of cfg.pageLimit: an admin raises
+	// Airflow's maximum with it.
+	env = append(env, fmt.Sprintf("AIRFLOW__API__MAXIMUM_PAGE_LIMIT=%d", cfg.maxPage()))
 	logFile, err := os.Create(filepath.Join(tmp, "airflowenv.log"))
 	if err != nil {
 		return nil, err
