@@ -63,11 +63,16 @@ var singleFlags = map[string]string{
 	keyPageLimit: "airflow-page-limit",
 }
 
-// pageLimitHelp is what --airflow-page-limit and page-limit= mean.
-const pageLimitHelp = "the page_limit of its list calls, at most that Airflow's [api] maximum_page_limit (default 100; " +
-	"raise both together). Airflow 3 refuses a larger one: every list call fails with a 422 and the check judges no pod of that instance; " +
-	"Airflow 2 answers at most maximum_page_limit rows a page and the check reads more pages. " +
-	"A chunk of tracked tries is packed to fill one page, so a larger page makes fewer calls where the tries are sparse (one live task per DAG run)"
+// pageLimitHelp is what --airflow-page-limit and page-limit= mean. Airflow
+// 2.11.2 and 3.3.2 do not apply [api] maximum_page_limit to the batch list
+// (their get_task_instances_batch passes page_limit to the query as is;
+// only the GET lists' limit is capped), so the bound is the admin's to keep.
+const pageLimitHelp = "the page_limit of its list calls (task instances per page, 1..10000). " +
+	"Keep it within that Airflow's [api] maximum_page_limit (default 100) and raise both together: " +
+	"Airflow 2.11.2 and 3.3.2 do not apply that maximum to this batch list and send the whole page asked for, " +
+	"so past it a call costs that Airflow more than its admin allowed; an Airflow or proxy that does cap the page costs more calls, never a wrong answer " +
+	"(the check reads on by the rows each page returned). " +
+	"A chunk of tracked tries is packed to fill one page, so a larger page makes fewer calls where few task instances of each DAG run are tracked"
 
 // checkFlag collects every --airflow-check; they are parsed in validate, so
 // that every bad value is reported at once, like the other flags'.
@@ -229,7 +234,7 @@ func (in airflowInstance) problems(timeout time.Duration) []problem {
 		out = append(out, problem{keyCredentials, "required"})
 	}
 	if in.pageLimit < 1 || in.pageLimit > maxPageLimit {
-		out = append(out, problem{keyPageLimit, fmt.Sprintf("%d is not within 1..%d (and must not exceed the Airflow's [api] maximum_page_limit)", in.pageLimit, maxPageLimit)})
+		out = append(out, problem{keyPageLimit, fmt.Sprintf("%d is not within 1..%d (and no more than that Airflow's [api] maximum_page_limit)", in.pageLimit, maxPageLimit)})
 	}
 	return out
 }

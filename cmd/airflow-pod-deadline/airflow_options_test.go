@@ -142,7 +142,7 @@ func TestAirflowFlagErrors(t *testing.T) {
 			[]string{check("instance=prod,url=http://a/x,y,credentials-dir=/a")},
 			[]string{`--airflow-check: instance "prod": "y" is not one of`},
 		},
-		"zero page limit":         {append(on, "--airflow-page-limit=0"), []string{"--airflow-page-limit: 0 is not within 1..10000 (and must not exceed the Airflow's [api] maximum_page_limit)"}},
+		"zero page limit":         {append(on, "--airflow-page-limit=0"), []string{"--airflow-page-limit: 0 is not within 1..10000 (and no more than that Airflow's [api] maximum_page_limit)"}},
 		"huge page limit":         {append(on, "--airflow-page-limit=10001"), []string{"--airflow-page-limit: 10001 is not within 1..10000"}},
 		"page limit not a number": {append(on, "--airflow-page-limit=lots"), []string{`invalid value "lots" for flag -airflow-page-limit`}},
 		"--airflow-check: negative page-limit": {
