@@ -43,8 +43,9 @@ type Config struct {
 	// Timeout bounds each HTTP request.
 	Timeout time.Duration
 	// PageLimit is the page_limit asked for (default 100, Airflow's default
-	// [api] maximum_page_limit; a smaller maximum is honoured, see tasks.go).
-	// The chunks of tracked tries are packed to fill one page of it.
+	// [api] maximum_page_limit, which 2.11.2 and 3.3.2 do not apply to the
+	// batch list; a server that answers fewer rows costs pages, see
+	// tasks.go). The chunks of tracked tries are packed to fill one page.
 	PageLimit int
 	// HTTP is the client (default: a new one with Timeout).
 	HTTP *http.Client

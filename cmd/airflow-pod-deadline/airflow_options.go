@@ -13,8 +13,8 @@ import (
 // airflowOptions configure the try check, off unless it serves an instance.
 // The single-instance flags (--airflow-api-url, --airflow-instance,
 // --airflow-api-version, --airflow-credentials-dir, --airflow-page-limit)
-// give one, as they always did; each --airflow-check gives one more. The poll interval, grace and
-// timeout are common to all.
+// give one, as they always did; each --airflow-check gives one more. The
+// poll interval, grace and timeout are common to all.
 type airflowOptions struct {
 	url            string
 	instance       string
@@ -43,8 +43,8 @@ const defaultAirflowInstance = "default"
 const defaultPageLimit = 100
 
 // maxPageLimit bounds an instance's page_limit: a page of 10,000 task
-// instances is about 10 MiB on Airflow 3 (airflowapi bounds the body by the
-// page), and no Airflow is worth asking for more at once.
+// instances is about 10 MiB on Airflow 3 (airflowapi allows 16 KiB a row),
+// read and serialized by the api-server in one request.
 const maxPageLimit = 10000
 
 // The flag of an instance given whole, and its keys.
