@@ -78,11 +78,24 @@ func benchDB(dags, runs, tasks int) airflowDB {
 	return db
 }
 
+// sparseOnePerRun is benchDB's runs with one tracked task instance each,
+// run k of each DAG at task k (test/perf/trycheck -pods-per-run 1).
+func sparseOnePerRun(db airflowDB) []TaskKey {
+	var keys []TaskKey
+	for i, k := range db {
+		if r, tk := (i/10)%10, i%10; r == tk {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
 func TestChunksCalls(t *testing.T) {
-	const limit = 100
 	tests := map[string]struct {
 		db   airflowDB
 		keys func(db airflowDB) []TaskKey
+		// limit is the page_limit (0: 100).
+		limit int
 		// maxCalls is the bound; the comment says why it is the least
 		// the filters allow.
 		maxCalls int
@@ -101,17 +114,26 @@ func TestChunksCalls(t *testing.T) {
 		// a call, more are at most half tracked, 50 per page. 10 calls for
 		// 500 keys (2 per 100) is the least.
 		"sparse, one per run": {
-			db: benchDB(50, 10, 10),
-			keys: func(db airflowDB) []TaskKey {
-				var keys []TaskKey
-				for i, k := range db {
-					if r, tk := (i/10)%10, i%10; r == tk {
-						keys = append(keys, k)
-					}
-				}
-				return keys
-			},
+			db:       benchDB(50, 10, 10),
+			keys:     sparseOnePerRun,
 			maxCalls: 10,
+		},
+		// The same at page 1000 ([api] maximum_page_limit raised): a body
+		// of D DAGs and k runs at their k tasks is D×k² rows, D×k of them
+		// tracked; with D ≤ 50, k = 4 (800 rows) holds the most, 200. 3
+		// calls (200 + 200 + 100) for 500 keys is the least.
+		"sparse, one per run, page 1000": {
+			db:       benchDB(50, 10, 10),
+			keys:     sparseOnePerRun,
+			limit:    1000,
+			maxCalls: 3,
+		},
+		// Dense at page 1000: 5,000 rows, 5 pages.
+		"dense, page 1000": {
+			db:       benchDB(50, 10, 10),
+			keys:     func(db airflowDB) []TaskKey { return db },
+			limit:    1000,
+			maxCalls: 5,
 		},
 		// 300 DAGs triggered by hand (a run_id each), their own task ids,
 		// one of 5 tasks tracked: 300 rows when asked exactly.
@@ -190,6 +212,10 @@ func TestChunksCalls(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			keys := tc.keys(tc.db)
+			limit := tc.limit
+			if limit == 0 {
+				limit = 100
+			}
 			cs := chunks(keys, limit)
 			requireChunked(t, keys, cs)
 			calls := tc.db.calls(cs, limit)
@@ -235,6 +261,7 @@ func FuzzChunks(f *testing.F) {
 	f.Add(uint64(1), uint16(10), uint8(3), uint8(3), uint8(3), uint8(100))
 	f.Add(uint64(7), uint16(5000), uint8(200), uint8(200), uint8(200), uint8(50))
 	f.Add(uint64(9), uint16(900), uint8(1), uint8(150), uint8(2), uint8(1))
+	f.Add(uint64(3), uint16(2999), uint8(60), uint8(12), uint8(12), uint8(89)) // page 991
 	f.Fuzz(func(t *testing.T, seed uint64, n uint16, dags, runs, tasks, limit uint8) {
 		rng := rand.New(rand.NewPCG(seed, 0))
 		pick := func(m uint8) int { return rng.IntN(int(m) + 1) }
@@ -242,11 +269,14 @@ func FuzzChunks(f *testing.F) {
 		for i := range keys {
 			keys[i] = TaskKey{DagID: fmt.Sprint("d", pick(dags)), RunID: fmt.Sprint("r", pick(runs)), TaskID: fmt.Sprint("t", pick(tasks)), MapIndex: pick(3) - 1}
 		}
-		cs := chunks(keys, int(limit)+1)
+		// Page limits from 1 to 8,129 (--airflow-page-limit), the small
+		// ones densest.
+		pageLimit := 1 + int(limit)*int(limit)/8
+		cs := chunks(keys, pageLimit)
 		requireChunked(t, keys, cs)
 		// The pods come in any order: the bodies must not depend on it.
 		rng.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
-		again := chunks(keys, int(limit)+1)
+		again := chunks(keys, pageLimit)
 		require.Len(t, again, len(cs))
 		for i := range cs {
 			require.Equal(t, cs[i].body, again[i].body, "chunk %d", i)

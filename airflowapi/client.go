@@ -24,6 +24,11 @@ const (
 // about 100 KiB on Airflow 3 (rendered fields included).
 const maxBody = 8 << 20
 
+// maxBodyPerRow bounds a larger page's body (PageLimit above 512): 16 times
+// the kilobyte a task instance takes on Airflow 3, so that 1,000 rows may
+// take 16 MiB and 10,000 rows 160 MiB.
+const maxBodyPerRow = 16 << 10
+
 // Config is one Airflow instance.
 type Config struct {
 	// Instance is the name the policy stamps on this Airflow's pods.
@@ -38,7 +43,9 @@ type Config struct {
 	// Timeout bounds each HTTP request.
 	Timeout time.Duration
 	// PageLimit is the page_limit asked for (default 100, Airflow's default
-	// [api] maximum_page_limit; a smaller maximum is honoured, see tasks.go).
+	// [api] maximum_page_limit, which 2.11.2 and 3.3.2 do not apply to the
+	// batch list; a server that answers fewer rows costs pages, see
+	// tasks.go). The chunks of tracked tries are packed to fill one page.
 	PageLimit int
 	// HTTP is the client (default: a new one with Timeout).
 	HTTP *http.Client
@@ -46,8 +53,9 @@ type Config struct {
 
 // Client asks one Airflow. It is safe for concurrent use.
 type Client struct {
-	cfg  Config
-	base *url.URL
+	cfg     Config
+	base    *url.URL
+	maxBody int // the bound of a response body, by PageLimit
 
 	mu    sync.Mutex
 	token string // v2 access token, "" until fetched
@@ -71,11 +79,14 @@ func New(cfg Config) (*Client, error) {
 	if cfg.HTTP == nil {
 		cfg.HTTP = &http.Client{Timeout: cfg.Timeout}
 	}
-	return &Client{cfg: cfg, base: u}, nil
+	return &Client{cfg: cfg, base: u, maxBody: max(maxBody, cfg.PageLimit*maxBodyPerRow)}, nil
 }
 
 // Instance is the instance name this client serves.
 func (c *Client) Instance() string { return c.cfg.Instance }
+
+// PageLimit is the page_limit this client asks for.
+func (c *Client) PageLimit() int { return c.cfg.PageLimit }
 
 // apiPath is the path of an API endpoint under the base URL.
 func (c *Client) apiPath(p string) string {
@@ -131,7 +142,7 @@ func (c *Client) send(ctx context.Context, op, method, u string, body, out any, 
 		return 0, &Error{Kind: transportKind(err), Op: op, Err: err}
 	}
 	defer resp.Body.Close()
-	data, err := readBounded(resp.Body)
+	data, err := readBounded(resp.Body, c.maxBody)
 	if err != nil {
 		kind := KindParse
 		if !errors.Is(err, errTooLarge) {
@@ -153,15 +164,15 @@ func (c *Client) send(ctx context.Context, op, method, u string, body, out any, 
 	return resp.StatusCode, nil
 }
 
-var errTooLarge = fmt.Errorf("response body over %d bytes", maxBody)
+var errTooLarge = errors.New("response body too large")
 
-func readBounded(r io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxBody+1))
+func readBounded(r io.Reader, limit int) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > maxBody {
-		return nil, errTooLarge
+	if len(data) > limit {
+		return nil, fmt.Errorf("%w: over %d bytes", errTooLarge, limit)
 	}
 	return data, nil
 }

@@ -39,10 +39,14 @@ type fakeTI struct {
 	EndDate   *string `json:"end_date"`
 }
 
+// served counts the list calls a server answered and keeps the page_limit
+// the last one asked for.
+type served struct{ pages, asked atomic.Int32 }
+
 // server answers the list with rows, page_limit capped at maxLimit; mutate
 // may change the answer per page.
-func server(t *testing.T, version string, rows []fakeTI, maxLimit int, mutate func(page int, ans map[string]any)) (*httptest.Server, *atomic.Int32) {
-	var pages atomic.Int32
+func server(t *testing.T, version string, rows []fakeTI, maxLimit int, mutate func(page int, ans map[string]any)) (*httptest.Server, *served) {
+	var got served
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /auth/token", func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]string
@@ -67,11 +71,13 @@ func server(t *testing.T, version string, rows []fakeTI, maxLimit int, mutate fu
 		}
 		var body map[string]any
 		require.NoError(t, json.NewDecoder(r.Body).Decode(&body))
-		off, limit := int(body["page_offset"].(float64)), min(int(body["page_limit"].(float64)), maxLimit)
+		asked := int(body["page_limit"].(float64))
+		got.asked.Store(int32(asked))
+		off, limit := int(body["page_offset"].(float64)), min(asked, maxLimit)
 		end := min(off+limit, len(rows))
 		page := rows[min(off, len(rows)):end]
 		ans := map[string]any{"task_instances": page, "total_entries": len(rows)}
-		n := int(pages.Add(1))
+		n := int(got.pages.Add(1))
 		if mutate != nil {
 			mutate(n, ans)
 		}
@@ -92,7 +98,7 @@ func server(t *testing.T, version string, rows []fakeTI, maxLimit int, mutate fu
 	})
 	s := httptest.NewServer(mux)
 	t.Cleanup(s.Close)
-	return s, &pages
+	return s, &got
 }
 
 func rows(n int) ([]fakeTI, []TaskKey) {
@@ -116,26 +122,48 @@ func TestTaskInstancesPaginates(t *testing.T) {
 	for _, version := range []string{V2, V1} {
 		t.Run(version, func(t *testing.T) {
 			r, keys := rows(250)
-			s, pages := server(t, version, r, 100, nil)
+			s, got := server(t, version, r, 100, nil)
 			b, err := newClient(t, s.URL, version, creds(t, "reader", "secret")).TaskInstances(context.Background(), keys)
 			require.NoError(t, err)
 			assert.True(t, b.Complete)
 			assert.Len(t, b.Found, 250)
-			assert.Equal(t, int32(3), pages.Load())
+			assert.Equal(t, int32(3), got.pages.Load())
+			assert.Equal(t, int32(100), got.asked.Load(), "the default page_limit")
 			assert.Equal(t, 3, b.Calls)
 			assert.Equal(t, TaskInstance{TaskKey: keys[7], State: "running", TryNumber: 1}, b.Found[keys[7]])
 		})
 	}
 }
 
+// TestTaskInstancesServerCapsThePageLimit: a server that answers fewer rows
+// than page_limit (Airflow 2's [api] maximum_page_limit, or a proxy's) costs
+// pages, never rows: the offset advances by what came back.
 func TestTaskInstancesServerCapsThePageLimit(t *testing.T) {
-	r, keys := rows(120)
-	s, pages := server(t, V2, r, 50, nil) // [api] maximum_page_limit = 50
-	b, err := newClient(t, s.URL, V2, creds(t, "reader", "secret")).TaskInstances(context.Background(), keys)
-	require.NoError(t, err)
-	assert.True(t, b.Complete)
-	assert.Len(t, b.Found, 120)
-	assert.Equal(t, int32(3), pages.Load())
+	for name, tc := range map[string]struct {
+		version            string
+		pageLimit, maxPage int
+		rows, wantPages    int
+	}{
+		"default page, the server's maximum 50":          {V2, 0, 50, 120, 3},
+		"page 1000, the server's maximum 100 (v1)":       {V1, 1000, 100, 250, 3},
+		"page 1000, the server's maximum 100 (v2)":       {V2, 1000, 100, 250, 3},
+		"page 1000, the server's maximum 1000":           {V2, 1000, 1000, 2500, 3},
+		"page 1000, the server's maximum 1000, one page": {V1, 1000, 1000, 250, 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, keys := rows(tc.rows)
+			s, got := server(t, tc.version, r, tc.maxPage, nil)
+			c, err := New(Config{Instance: "prod", URL: s.URL, Version: tc.version, CredentialsDir: creds(t, "reader", "secret"), Timeout: 5 * time.Second, PageLimit: tc.pageLimit})
+			require.NoError(t, err)
+			b, err := c.TaskInstances(context.Background(), keys)
+			require.NoError(t, err)
+			assert.True(t, b.Complete)
+			assert.Len(t, b.Found, tc.rows)
+			assert.Equal(t, int32(tc.wantPages), got.pages.Load())
+			assert.Equal(t, tc.wantPages, b.Calls)
+			assert.Equal(t, int32(max(tc.pageLimit, 100)), got.asked.Load(), "page_limit as configured")
+		})
+	}
 }
 
 func TestTaskInstancesIncomplete(t *testing.T) {
@@ -211,6 +239,38 @@ func TestTaskInstancesErrors(t *testing.T) {
 		_, err := newClient(t, s.URL, V2, creds(t, "reader", "secret")).TaskInstances(context.Background(), []TaskKey{{DagID: "a"}})
 		assert.Equal(t, KindNetwork, KindOf(err))
 	})
+}
+
+// TestBodyBoundGrowsWithThePage: a page of more rows may be a larger body,
+// 16 KiB a row past the 8 MiB that bounds any page of 512 rows or fewer.
+func TestBodyBoundGrowsWithThePage(t *testing.T) {
+	body := `{"total_entries":1,"x":"` + strings.Repeat("a", 12<<20) + `","task_instances":[{"dag_id":"a","dag_run_id":"r","task_id":"t","map_index":-1,"state":"running","try_number":1}]}`
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, body) }))
+	defer s.Close()
+	key := []TaskKey{{DagID: "a", RunID: "r", TaskID: "t", MapIndex: -1}}
+	for name, tc := range map[string]struct {
+		pageLimit int
+		ok        bool
+	}{
+		"default page: 8 MiB": {0, false},
+		"page 512: 8 MiB":     {512, false},
+		"page 1000: 15.6 MiB": {1000, true},
+		"page 10000: 156 MiB": {10000, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := New(Config{Instance: "prod", URL: s.URL, Version: V1, CredentialsDir: creds(t, "reader", "secret"), Timeout: 30 * time.Second, PageLimit: tc.pageLimit})
+			require.NoError(t, err)
+			b, err := c.TaskInstances(context.Background(), key)
+			if !tc.ok {
+				require.Error(t, err)
+				assert.Equal(t, KindParse, KindOf(err))
+				assert.Contains(t, err.Error(), "response body too large: over 8388608 bytes")
+				return
+			}
+			require.NoError(t, err)
+			assert.Len(t, b.Found, 1)
+		})
+	}
 }
 
 func TestTokenRefreshedOnceOn401(t *testing.T) {

@@ -145,8 +145,10 @@ func (c *Client) listChunk(ctx context.Context, f listBody, b *Batch) (complete 
 			b.Found[k] = TaskInstance{TaskKey: k, State: state, TryNumber: *ti.TryNumber, EndDate: parseTime(ti.EndDate), StartDate: parseTime(ti.StartDate)}
 		}
 		f.PageOffset += len(ans.TaskInstances)
-		// The server may cap page_limit ([api] maximum_page_limit): the
-		// offset advances by what came back, and an empty page ends it.
+		// A server may answer fewer rows than page_limit (one that caps it
+		// at its [api] maximum_page_limit, or a proxy; Airflow 2.11.2 and
+		// 3.3.2 do not): the offset advances by what came back, and an
+		// empty page ends it.
 		if f.PageOffset >= total || len(ans.TaskInstances) == 0 {
 			return complete && len(seen) == total, nil
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,14 +13,15 @@ import (
 
 // airflowOptions configure the try check, off unless it serves an instance.
 // The single-instance flags (--airflow-api-url, --airflow-instance,
-// --airflow-api-version, --airflow-credentials-dir) give one, as they always
-// did; each --airflow-check gives one more. The poll interval, grace and
-// timeout are common to all.
+// --airflow-api-version, --airflow-credentials-dir, --airflow-page-limit)
+// give one, as they always did; each --airflow-check gives one more. The
+// poll interval, grace and timeout are common to all.
 type airflowOptions struct {
 	url            string
 	instance       string
 	apiVersion     string
 	credentialsDir string
+	pageLimit      int
 	// checks are the raw --airflow-check values, parsed by instances.
 	checks       checkFlag
 	pollInterval time.Duration
@@ -31,11 +33,21 @@ type airflowOptions struct {
 // airflowInstance is one Airflow the try check serves.
 type airflowInstance struct {
 	name, url, apiVersion, credentialsDir string
+	pageLimit                             int
 }
 
 // defaultAirflowInstance is the instance name the policy stamps unless the
 // admin sets one (integrations/airflow).
 const defaultAirflowInstance = "default"
+
+// defaultPageLimit is Airflow's default [api] maximum_page_limit (2.x and
+// 3.x), the page_limit asked for unless an instance's is given.
+const defaultPageLimit = 100
+
+// maxPageLimit bounds an instance's page_limit: a page of 10,000 task
+// instances is about 10 MiB on Airflow 3 (airflowapi allows 16 KiB a row),
+// read and serialized by the api-server in one request.
+const maxPageLimit = 10000
 
 // The flag of an instance given whole, and its keys.
 const (
@@ -44,12 +56,25 @@ const (
 	keyURL         = "url"
 	keyAPIVersion  = "api-version"
 	keyCredentials = "credentials-dir"
+	keyPageLimit   = "page-limit"
 )
 
 // singleFlags names the single-instance flag of each key, for its errors.
 var singleFlags = map[string]string{
 	keyInstance: "airflow-instance", keyURL: "airflow-api-url", keyAPIVersion: "airflow-api-version", keyCredentials: "airflow-credentials-dir",
+	keyPageLimit: "airflow-page-limit",
 }
+
+// pageLimitHelp is what --airflow-page-limit and page-limit= mean. Airflow
+// 2.11.2 and 3.3.2 do not apply [api] maximum_page_limit to the batch list
+// (their get_task_instances_batch passes page_limit to the query as is;
+// only the GET lists' limit is capped), so the bound is the admin's to keep.
+const pageLimitHelp = "the page_limit of its list calls (task instances per page, 1..10000). " +
+	"Keep it within that Airflow's [api] maximum_page_limit (default 100) and raise both together: " +
+	"Airflow 2.11.2 and 3.3.2 do not apply that maximum to this batch list and send the whole page asked for, " +
+	"so past it a call costs that Airflow more than its admin allowed; an Airflow or proxy that does cap the page costs more calls, never a wrong answer " +
+	"(the check reads on by the rows each page returned). " +
+	"A chunk of tracked tries is packed to fill one page, so a larger page makes fewer calls where few task instances of each DAG run are tracked"
 
 // checkFlag collects every --airflow-check; they are parsed in validate, so
 // that every bad value is reported at once, like the other flags'.
@@ -67,8 +92,9 @@ func (o *airflowOptions) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.instance, "airflow-instance", defaultAirflowInstance, "Try check: the instance name of --airflow-api-url (1 to 63 letters, digits, -, _ or ., starting and ending with a letter or digit); it must equal the name the policy stamps (airflow-instance annotation). Pods of instances no check serves are never judged.")
 	fs.StringVar(&o.apiVersion, "airflow-api-version", airflowapi.V2, `Try check: the API of --airflow-api-url: "v2" (Airflow 3, JWT from /auth/token) or "v1" (Airflow 2.x, basic auth).`)
 	fs.StringVar(&o.credentialsDir, "airflow-credentials-dir", "", "Try check: directory holding the files username and password of a read-only user of --airflow-api-url's Airflow (a mounted Secret); read again for every token (v2) or request (v1).")
-	fs.Var(&o.checks, checkFlagName, `Try check: one more Airflow instance, as instance=NAME,url=URL,credentials-dir=DIR[,api-version=v2|v1] (the keys of --airflow-instance, --airflow-api-url, --airflow-credentials-dir, --airflow-api-version; api-version defaults to v2; no commas in values). Repeatable; every instance name once.`)
-	fs.DurationVar(&o.pollInterval, "airflow-poll-interval", 10*time.Second, "Try check: how often the leader asks each Airflow about its tracked tries (batched list calls per instance per poll: chunks of tracked tries, pages of 100 task instances).")
+	fs.IntVar(&o.pageLimit, "airflow-page-limit", defaultPageLimit, "Try check: for --airflow-api-url's Airflow, "+pageLimitHelp+".")
+	fs.Var(&o.checks, checkFlagName, `Try check: one more Airflow instance, as instance=NAME,url=URL,credentials-dir=DIR[,api-version=v2|v1][,page-limit=N] (the keys of --airflow-instance, --airflow-api-url, --airflow-credentials-dir, --airflow-api-version, --airflow-page-limit; api-version defaults to v2, page-limit to 100; no commas in values). Repeatable; every instance name once.`)
+	fs.DurationVar(&o.pollInterval, "airflow-poll-interval", 10*time.Second, "Try check: how often the leader asks each Airflow about its tracked tries (batched list calls per instance per poll: chunks of tracked tries, pages of --airflow-page-limit or page-limit= task instances, 100 by default).")
 	fs.DurationVar(&o.grace, "airflow-grace", 30*time.Second, "Try check: a pod younger than this is never ended by the check (its try may not be visible yet).")
 	fs.DurationVar(&o.handoff, "airflow-handoff", 5*time.Second, "Try check: a try Airflow recorded over is left this long after its end_date to Airflow's own cleanup (a cancelled trigger or a task's on_kill deleting the pod) before the check ends its pod, asking Airflow again first; 0: at once. At most --airflow-poll-interval.")
 	fs.DurationVar(&o.timeout, "airflow-timeout", 10*time.Second, "Try check: timeout of each Airflow API request.")
@@ -124,7 +150,7 @@ func (o *airflowOptions) instances(bad badFunc) []airflowInstance {
 		seen[in.name] = true
 	}
 	if o.url != "" {
-		in := airflowInstance{name: o.instance, url: o.url, apiVersion: o.apiVersion, credentialsDir: o.credentialsDir}
+		in := airflowInstance{name: o.instance, url: o.url, apiVersion: o.apiVersion, credentialsDir: o.credentialsDir, pageLimit: o.pageLimit}
 		add(in, in.problems(o.timeout), func(p problem) {
 			flag, ok := singleFlags[p.key]
 			if !ok {
@@ -158,11 +184,12 @@ func (o *airflowOptions) instances(bad badFunc) []airflowInstance {
 type problem struct{ key, msg string }
 
 // parseCheck reads one --airflow-check: comma-separated key=value pairs,
-// each key once; api-version defaults to v2.
+// each key once; api-version defaults to v2, page-limit to 100.
 func parseCheck(raw string) (airflowInstance, []problem) {
-	in := airflowInstance{apiVersion: airflowapi.V2}
+	in := airflowInstance{apiVersion: airflowapi.V2, pageLimit: defaultPageLimit}
 	var problems []problem
 	given := map[string]bool{}
+	var pageLimit string
 	for _, field := range strings.Split(raw, ",") {
 		k, v, ok := strings.Cut(field, "=")
 		var dst *string
@@ -175,15 +202,27 @@ func parseCheck(raw string) (airflowInstance, []problem) {
 			dst = &in.apiVersion
 		case keyCredentials:
 			dst = &in.credentialsDir
+		case keyPageLimit:
+			dst = &pageLimit
 		}
 		switch {
 		case !ok || dst == nil:
-			problems = append(problems, problem{"", fmt.Sprintf("%q is not one of %s=..., %s=..., %s=..., %s=... (commas separate them)", field, keyInstance, keyURL, keyCredentials, keyAPIVersion)})
+			problems = append(problems, problem{"", fmt.Sprintf("%q is not one of %s=..., %s=..., %s=..., %s=..., %s=... (commas separate them)",
+				field, keyInstance, keyURL, keyCredentials, keyAPIVersion, keyPageLimit)})
 		case given[k]:
 			problems = append(problems, problem{k, "given twice"})
 		default:
 			given[k], *dst = true, v
 		}
+	}
+	if given[keyPageLimit] {
+		n, err := strconv.Atoi(pageLimit)
+		if err != nil {
+			// Reported here; the default keeps problems from reporting it again.
+			problems = append(problems, problem{keyPageLimit, fmt.Sprintf("%q is not an integer", pageLimit)})
+			n = defaultPageLimit
+		}
+		in.pageLimit = n
 	}
 	return in, problems
 }
@@ -209,6 +248,9 @@ func (in airflowInstance) problems(timeout time.Duration) []problem {
 	if in.credentialsDir == "" {
 		out = append(out, problem{keyCredentials, "required"})
 	}
+	if in.pageLimit < 1 || in.pageLimit > maxPageLimit {
+		out = append(out, problem{keyPageLimit, fmt.Sprintf("%d is not within 1..%d (and no more than that Airflow's [api] maximum_page_limit)", in.pageLimit, maxPageLimit)})
+	}
 	return out
 }
 
@@ -223,6 +265,6 @@ func (in airflowInstance) client(timeout time.Duration) (*airflowapi.Client, err
 		version = airflowapi.V2
 	}
 	return airflowapi.New(airflowapi.Config{
-		Instance: in.name, URL: in.url, Version: version, CredentialsDir: in.credentialsDir, Timeout: timeout,
+		Instance: in.name, URL: in.url, Version: version, CredentialsDir: in.credentialsDir, Timeout: timeout, PageLimit: in.pageLimit,
 	})
 }

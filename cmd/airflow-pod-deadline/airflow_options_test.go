@@ -38,19 +38,19 @@ func TestAirflowInstances(t *testing.T) {
 		want []airflowInstance
 	}{
 		"single-instance flags, defaults": {single, []airflowInstance{
-			{name: "default", url: "http://airflow:8080", apiVersion: "v2", credentialsDir: "/etc/airflow"},
+			{name: "default", url: "http://airflow:8080", apiVersion: "v2", credentialsDir: "/etc/airflow", pageLimit: 100},
 		}},
 		"single-instance flags, all set": {
 			append(single, "--airflow-api-version=v1", "--airflow-instance=prod"),
-			[]airflowInstance{{name: "prod", url: "http://airflow:8080", apiVersion: "v1", credentialsDir: "/etc/airflow"}},
+			[]airflowInstance{{name: "prod", url: "http://airflow:8080", apiVersion: "v1", credentialsDir: "/etc/airflow", pageLimit: 100}},
 		},
 		"one --airflow-check, api-version defaults to v2": {
 			[]string{"--airflow-check=instance=prod,url=https://prod.example:8443/airflow,credentials-dir=/etc/apd/prod"},
-			[]airflowInstance{{name: "prod", url: "https://prod.example:8443/airflow", apiVersion: "v2", credentialsDir: "/etc/apd/prod"}},
+			[]airflowInstance{{name: "prod", url: "https://prod.example:8443/airflow", apiVersion: "v2", credentialsDir: "/etc/apd/prod", pageLimit: 100}},
 		},
 		"keys in any order; a URL with a query": {
 			[]string{"--airflow-check=credentials-dir=/c,api-version=v1,url=http://a:8080/?x=y,instance=team-a"},
-			[]airflowInstance{{name: "team-a", url: "http://a:8080/?x=y", apiVersion: "v1", credentialsDir: "/c"}},
+			[]airflowInstance{{name: "team-a", url: "http://a:8080/?x=y", apiVersion: "v1", credentialsDir: "/c", pageLimit: 100}},
 		},
 		"single-instance flags first, then each --airflow-check in order": {
 			append([]string{
@@ -58,12 +58,26 @@ func TestAirflowInstances(t *testing.T) {
 				"--airflow-check=instance=legacy,url=http://old:8080,api-version=v1,credentials-dir=/l",
 			}, single...),
 			[]airflowInstance{
-				{name: "default", url: "http://airflow:8080", apiVersion: "v2", credentialsDir: "/etc/airflow"},
-				{name: "staging", url: "http://staging:8080", apiVersion: "v2", credentialsDir: "/s"},
-				{name: "legacy", url: "http://old:8080", apiVersion: "v1", credentialsDir: "/l"},
+				{name: "default", url: "http://airflow:8080", apiVersion: "v2", credentialsDir: "/etc/airflow", pageLimit: 100},
+				{name: "staging", url: "http://staging:8080", apiVersion: "v2", credentialsDir: "/s", pageLimit: 100},
+				{name: "legacy", url: "http://old:8080", apiVersion: "v1", credentialsDir: "/l", pageLimit: 100},
 			},
 		},
 		"--airflow-instance alone serves nothing (as before)": {[]string{"--airflow-instance=prod"}, nil},
+		"page limits: --airflow-page-limit for the single instance, page-limit= for each --airflow-check": {
+			append([]string{
+				"--airflow-page-limit=1000",
+				"--airflow-check=instance=big,url=http://big:8080,credentials-dir=/b,page-limit=10000",
+				"--airflow-check=instance=small,url=http://small:8080,credentials-dir=/s,page-limit=1",
+				"--airflow-check=instance=plain,url=http://plain:8080,credentials-dir=/p",
+			}, single...),
+			[]airflowInstance{
+				{name: "default", url: "http://airflow:8080", apiVersion: "v2", credentialsDir: "/etc/airflow", pageLimit: 1000},
+				{name: "big", url: "http://big:8080", apiVersion: "v2", credentialsDir: "/b", pageLimit: 10000},
+				{name: "small", url: "http://small:8080", apiVersion: "v2", credentialsDir: "/s", pageLimit: 1},
+				{name: "plain", url: "http://plain:8080", apiVersion: "v2", credentialsDir: "/p", pageLimit: 100},
+			},
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			o, err := parse(tc.args...)
@@ -75,6 +89,7 @@ func TestAirflowInstances(t *testing.T) {
 				c, err := in.client(o.airflow.timeout)
 				require.NoError(t, err)
 				assert.Equal(t, in.name, c.Instance(), "the client's metrics and logs carry its instance")
+				assert.Equal(t, in.pageLimit, c.PageLimit(), "the client asks for its instance's page")
 			}
 		})
 	}
@@ -141,11 +156,30 @@ func TestAirflowFlagErrors(t *testing.T) {
 		},
 		"--airflow-check: unknown key": {
 			[]string{check("instance=prod,url=http://a,credentials-dir=/a,pasword=x")},
-			[]string{`--airflow-check: instance "prod": "pasword=x" is not one of instance=..., url=..., credentials-dir=..., api-version=...`},
+			[]string{`--airflow-check: instance "prod": "pasword=x" is not one of instance=..., url=..., credentials-dir=..., api-version=..., page-limit=...`},
 		},
 		"--airflow-check: not key=value (a comma in a value)": {
 			[]string{check("instance=prod,url=http://a/x,y,credentials-dir=/a")},
 			[]string{`--airflow-check: instance "prod": "y" is not one of`},
+		},
+		"zero page limit":         {append(on, "--airflow-page-limit=0"), []string{"--airflow-page-limit: 0 is not within 1..10000 (and no more than that Airflow's [api] maximum_page_limit)"}},
+		"huge page limit":         {append(on, "--airflow-page-limit=10001"), []string{"--airflow-page-limit: 10001 is not within 1..10000"}},
+		"page limit not a number": {append(on, "--airflow-page-limit=lots"), []string{`invalid value "lots" for flag -airflow-page-limit`}},
+		"--airflow-check: negative page-limit": {
+			[]string{check("instance=prod,url=http://a,credentials-dir=/a,page-limit=-5")},
+			[]string{`--airflow-check: instance "prod": page-limit: -5 is not within 1..10000`},
+		},
+		"--airflow-check: page-limit over the bound": {
+			[]string{check("instance=prod,url=http://a,credentials-dir=/a,page-limit=20000")},
+			[]string{`--airflow-check: instance "prod": page-limit: 20000 is not within 1..10000`},
+		},
+		"--airflow-check: page-limit not an integer": {
+			[]string{check("instance=prod,url=http://a,credentials-dir=/a,page-limit=1e3")},
+			[]string{`--airflow-check: instance "prod": page-limit: "1e3" is not an integer`},
+		},
+		"--airflow-check: empty page-limit": {
+			[]string{check("instance=prod,url=http://a,credentials-dir=/a,page-limit=")},
+			[]string{`--airflow-check: instance "prod": page-limit: "" is not an integer`},
 		},
 		"--airflow-check: a key twice": {
 			[]string{check("instance=prod,url=http://a,url=http://b,credentials-dir=/a")},

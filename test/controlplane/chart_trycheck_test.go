@@ -18,10 +18,11 @@ import (
 )
 
 // airflowInstances is airflowCheck.instances of two Airflows, an Airflow 3
-// (apiVersion left to its default) and an Airflow 2.
+// (apiVersion and pageLimit left to their defaults) and an Airflow 2 with a
+// page of 1,000.
 var airflowInstances = []any{
 	map[string]any{"name": "prod", "url": "http://airflow-api-server.prod:8080", "existingSecret": "reader-prod"},
-	map[string]any{"name": "legacy_2.x", "url": "https://airflow.legacy.example/af", "apiVersion": "v1", "existingSecret": "reader-legacy"},
+	map[string]any{"name": "legacy_2.x", "url": "https://airflow.legacy.example/af", "apiVersion": "v1", "existingSecret": "reader-legacy", "pageLimit": 1000},
 }
 
 // checkFlags are the container's --airflow-check values, in order.
@@ -69,7 +70,7 @@ func TestChartTryCheckInstances(t *testing.T) {
 		c := d.Spec.Template.Spec.Containers[0]
 		assert.Equal(t, []string{
 			"instance=prod,url=http://airflow-api-server.prod:8080,api-version=v2,credentials-dir=/etc/airflow-pod-deadline/airflow/prod",
-			"instance=legacy_2.x,url=https://airflow.legacy.example/af,api-version=v1,credentials-dir=/etc/airflow-pod-deadline/airflow/legacy_2.x",
+			"instance=legacy_2.x,url=https://airflow.legacy.example/af,api-version=v1,credentials-dir=/etc/airflow-pod-deadline/airflow/legacy_2.x,page-limit=1000",
 		}, checkFlags(c))
 		for _, want := range []string{"--airflow-poll-interval=5s", "--airflow-grace=1m", "--airflow-timeout=3s", "--airflow-handoff=2s"} {
 			assert.Contains(t, c.Args, want)
@@ -102,6 +103,7 @@ func TestChartTryCheckInstances(t *testing.T) {
 		}, mounted)
 		for _, f := range checkFlags(c) {
 			_, dir, _ := strings.Cut(f, "credentials-dir=")
+			dir, _, _ = strings.Cut(dir, ",") // page-limit= may follow
 			assert.Contains(t, mounted, dir, "the flag's credentials-dir is a mounted Secret")
 		}
 

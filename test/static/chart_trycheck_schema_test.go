@@ -1,6 +1,7 @@
 package static
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,14 +22,14 @@ var twoInstances = []any{
 // value; the single-instance values of before the list are refused by name.
 func TestChartTryCheckRejectsBadValues(t *testing.T) {
 	on := helmchart.Values{}.With("airflowCheck.enabled", true)
-	one := func(kv ...string) helmchart.Values {
+	one := func(kv ...any) helmchart.Values {
 		in := map[string]any{"name": "prod", "url": "http://airflow:8080", "existingSecret": "reader"}
 		for i := 0; i+1 < len(kv); i += 2 {
-			in[kv[i]] = kv[i+1]
+			in[kv[i].(string)] = kv[i+1]
 		}
 		for i := 0; i+1 < len(kv); i += 2 {
 			if kv[i+1] == "<unset>" {
-				delete(in, kv[i])
+				delete(in, kv[i].(string))
 			}
 		}
 		return on.With("airflowCheck.instances", []any{in})
@@ -52,6 +53,10 @@ func TestChartTryCheckRejectsBadValues(t *testing.T) {
 		"url with a comma":   {one("url", "http://airflow:8080/a,b"), []string{schema, "at '/airflowCheck/instances/0/url'", "does not match pattern"}},
 		"apiVersion v3":      {one("apiVersion", "v3"), []string{schema, "at '/airflowCheck/instances/0/apiVersion'", "'v2', 'v1'"}},
 		"unknown key":        {one("secret", "reader"), []string{schema, "at '/airflowCheck/instances/0'", "additional properties 'secret' not allowed"}},
+		"pageLimit 0":        {one("pageLimit", 0), []string{schema, "at '/airflowCheck/instances/0/pageLimit'", "minimum"}},
+		"pageLimit 10001":    {one("pageLimit", 10001), []string{schema, "at '/airflowCheck/instances/0/pageLimit'", "maximum"}},
+		"pageLimit a string": {one("pageLimit", "1000"), []string{schema, "at '/airflowCheck/instances/0/pageLimit'", "want integer"}},
+		"pageLimit 2.5":      {one("pageLimit", 2.5), []string{schema, "at '/airflowCheck/instances/0/pageLimit'", "want integer"}},
 		"a name twice": {
 			on.With("airflowCheck.instances", []any{twoInstances[0], twoInstances[1], twoInstances[0]}),
 			[]string{`airflowCheck.instances: instance "prod" is listed twice`},
@@ -66,4 +71,24 @@ func TestChartTryCheckRejectsBadValues(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestChartTryCheckPageLimit: an instance's pageLimit becomes page-limit= of
+// its --airflow-check, and only when set (the binary's default, 100,
+// otherwise).
+func TestChartTryCheckPageLimit(t *testing.T) {
+	t.Parallel()
+	big := map[string]any{"name": "big", "url": "http://big:8080", "existingSecret": "reader-big", "pageLimit": 1000}
+	v := helmchart.Values{}.With("airflowCheck.enabled", true).With("airflowCheck.instances", []any{twoInstances[0], big})
+	c := helm().Render(t, "apd", "ops", v).Deployment(t).Spec.Template.Spec.Containers[0]
+	var checks []string
+	for _, a := range c.Args {
+		if v, ok := strings.CutPrefix(a, "--airflow-check="); ok {
+			checks = append(checks, v)
+		}
+	}
+	assert.Equal(t, []string{
+		"instance=prod,url=http://airflow-api-server.prod:8080,api-version=v2,credentials-dir=/etc/airflow-pod-deadline/airflow/prod",
+		"instance=big,url=http://big:8080,api-version=v2,credentials-dir=/etc/airflow-pod-deadline/airflow/big,page-limit=1000",
+	}, checks)
 }

@@ -39,6 +39,9 @@ func (a *Airflow) Query(ctx context.Context, sql string, params ...any) ([][]any
 	return rows, nil
 }
 
+// ParseTime reads a datetime column of Query's rows (see parseTime).
+func ParseTime(v any) (time.Time, error) { return parseTime(v) }
+
 // parseTime reads a datetime as SQLAlchemy stores it in SQLite (UTC,
 // "2026-12-01 22:48:17.586463", with or without an offset); zero for NULL.
 func parseTime(v any) (time.Time, error) {

@@ -14,6 +14,7 @@
 // runs it; docs/performance.md reports it.
 //
 //	go run ./test/perf/trycheck -runs 500 -tasks 10 -polls 5
+//	go run ./test/perf/trycheck -runs 500 -tasks 10 -pods-per-run 1 -polls 3 -page-limit 1000
 package main
 
 import (
@@ -95,6 +96,10 @@ type config struct {
 	concurrency int
 	heapMinPods int
 	timeout     time.Duration
+	// pageLimit is the sweeper's --airflow-page-limit and, unless
+	// airflowMaxPage is set, Airflow's [api] maximum_page_limit.
+	pageLimit      int
+	airflowMaxPage int
 }
 
 func main() {
@@ -112,6 +117,8 @@ func main() {
 	flag.IntVar(&cfg.concurrency, "concurrency", 16, "concurrent pod creates")
 	flag.IntVar(&cfg.heapMinPods, "heap-min-pods", 1000, "fewer tracked pods than this: the heap per pod is reported, not held to the target (too few to measure)")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "the whole run stops with an error after this long")
+	flag.IntVar(&cfg.pageLimit, "page-limit", 100, "the page of the list calls: the sweeper's --airflow-page-limit and Airflow's [api] maximum_page_limit (AIRFLOW__API__MAXIMUM_PAGE_LIMIT) both")
+	flag.IntVar(&cfg.airflowMaxPage, "airflow-max-page-limit", 0, "Airflow's [api] maximum_page_limit alone (0: -page-limit), to see what Airflow does with a page_limit above it")
 	flag.Parse()
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "trycheck bench:", err)
@@ -124,9 +131,15 @@ type ti struct {
 	key   airflowapi.TaskKey
 	state string
 	try   int
+	// start is the try's start_date (zero: none), stamped as try-start as
+	// the policy does: it confirms the sweeper asks the right Airflow.
+	start time.Time
 }
 
 func run(cfg config) error {
+	if cfg.pageLimit < 1 {
+		return fmt.Errorf("-page-limit %d is not positive", cfg.pageLimit)
+	}
 	logf.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
 	defer cancel()
@@ -190,7 +203,7 @@ func run(cfg config) error {
 	for i, t := range live {
 		liveKeys[i] = t.key
 	}
-	first, err := firstList(ctx, liveKeys, creds)
+	first, err := firstList(ctx, liveKeys, creds, cfg.pageLimit)
 	if err != nil {
 		return err
 	}
@@ -223,7 +236,7 @@ func run(cfg config) error {
 		"--kube-api-qps=500", "--kube-api-burst=1000", "--max-deletes-per-second=1000",
 		"--airflow-api-url=" + px.URL, "--airflow-api-version=" + airflowapi.V2, "--airflow-instance=" + instance,
 		"--airflow-credentials-dir=" + creds, "--airflow-poll-interval=" + cfg.interval.String(),
-		"--airflow-grace=" + cfg.grace.String(), "--airflow-handoff=0s", "--airflow-timeout=60s",
+		"--airflow-grace=" + cfg.grace.String(), "--airflow-handoff=0s", "--airflow-timeout=60s", fmt.Sprintf("--airflow-page-limit=%d", cfg.pageLimit),
 	}
 	e, err := testenv.StartEnforcerWith(ctx, cp.Client, testenv.EnforcerOptions{
 		Binary: binary, Kubeconfig: cp.Kubeconfig, Dir: filepath.Join(tmp, "sweeper"), Args: sweeperArgs,
@@ -355,7 +368,7 @@ func run(cfg config) error {
 	starts, ends, latencies := px.recorded()
 
 	// What the product's client makes of the same tries, asked directly.
-	c, err := airflowapi.New(airflowapi.Config{Instance: instance, URL: airflowURL, Version: airflowapi.V2, CredentialsDir: creds, Timeout: time.Minute})
+	c, err := airflowapi.New(airflowapi.Config{Instance: instance, URL: airflowURL, Version: airflowapi.V2, CredentialsDir: creds, Timeout: time.Minute, PageLimit: cfg.pageLimit})
 	if err != nil {
 		return err
 	}
@@ -430,8 +443,8 @@ func run(cfg config) error {
 	}
 
 	// The report.
-	fmt.Printf("## Try check: %d tracked tries (%d DAG runs × %d task instances, %d of them live with a pod, %d DAGs), %d polls every %s\n\n",
-		n, cfg.runs, cfg.tasks, cfg.livePerRun(), numDAGs(cfg), cfg.polls, cfg.interval)
+	fmt.Printf("## Try check: %d tracked tries (%d DAG runs × %d task instances, %d of them live with a pod, %d DAGs), %d polls every %s, page_limit %d (Airflow's maximum_page_limit %d)\n\n",
+		n, cfg.runs, cfg.tasks, cfg.livePerRun(), numDAGs(cfg), cfg.polls, cfg.interval, cfg.pageLimit, cfg.maxPage())
 	fmt.Printf("pods of finished tries ended by the check: %d of %d (%d deleted, %d lowered); pods of live tries ended: %d\n\n",
 		ended, len(overPods), len(overPods)-len(started), len(started), n-untouched)
 	fmt.Println("| poll | list calls | other calls | bytes sent | bytes received | duration | api-server CPU | sweeper CPU |")
@@ -497,6 +510,14 @@ func run(cfg config) error {
 	return nil
 }
 
+// maxPage is Airflow's [api] maximum_page_limit.
+func (cfg config) maxPage() int {
+	if cfg.airflowMaxPage > 0 {
+		return cfg.airflowMaxPage
+	}
+	return cfg.pageLimit
+}
+
 // livePerRun is how many task instances of a run are live, with a pod.
 func (cfg config) livePerRun() int {
 	if cfg.podsPerRun <= 0 || cfg.podsPerRun > cfg.tasks {
@@ -541,6 +562,9 @@ for dag_id in %s:
 	if err != nil {
 		return nil, err
 	}
+	// The sweeper asks for pages of cfg.pageLimit: an admin raises
+	// Airflow's maximum with it.
+	env = append(env, fmt.Sprintf("AIRFLOW__API__MAXIMUM_PAGE_LIMIT=%d", cfg.maxPage()))
 	logFile, err := os.Create(filepath.Join(tmp, "airflowenv.log"))
 	if err != nil {
 		return nil, err
@@ -622,26 +646,31 @@ func seed(ctx context.Context, cfg config, a *airflowenv.Airflow) ([]ti, error) 
 	if _, err := a.Python(ctx, seedPy, string(in)); err != nil {
 		return nil, fmt.Errorf("seed.py: %w", err)
 	}
-	rows, err := a.Query(ctx, "SELECT dag_id, run_id, task_id, map_index, state, try_number FROM task_instance")
+	rows, err := a.Query(ctx, "SELECT dag_id, run_id, task_id, map_index, state, try_number, start_date FROM task_instance")
 	if err != nil {
 		return nil, err
 	}
 	out := make([]ti, 0, len(rows))
 	for _, r := range rows {
-		if len(r) != 6 {
+		if len(r) != 7 {
 			return nil, fmt.Errorf("task_instance row %v", r)
 		}
 		mi, _ := r[3].(float64)
 		try, _ := r[5].(float64)
 		state, _ := r[4].(string)
-		out = append(out, ti{key: airflowapi.TaskKey{DagID: fmt.Sprint(r[0]), RunID: fmt.Sprint(r[1]), TaskID: fmt.Sprint(r[2]), MapIndex: int(mi)}, state: state, try: int(try)})
+		start, err := airflowenv.ParseTime(r[6])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ti{key: airflowapi.TaskKey{DagID: fmt.Sprint(r[0]), RunID: fmt.Sprint(r[1]), TaskID: fmt.Sprint(r[2]), MapIndex: int(mi)}, state: state, try: int(try), start: start})
 	}
 	return out, nil
 }
 
 // firstList is the body of the first list call airflowapi.Client makes for
-// keys, read by a stub Airflow that answers every call with no task instance.
-func firstList(ctx context.Context, keys []airflowapi.TaskKey, creds string) (listBody, error) {
+// keys at pageLimit, read by a stub Airflow that answers every call with no
+// task instance.
+func firstList(ctx context.Context, keys []airflowapi.TaskKey, creds string, pageLimit int) (listBody, error) {
 	var first listBody
 	var once sync.Once
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -653,7 +682,7 @@ func firstList(ctx context.Context, keys []airflowapi.TaskKey, creds string) (li
 		fmt.Fprint(w, `{"task_instances":[],"total_entries":0}`)
 	}))
 	defer s.Close()
-	c, err := airflowapi.New(airflowapi.Config{Instance: instance, URL: s.URL, Version: airflowapi.V1, CredentialsDir: creds, Timeout: time.Minute})
+	c, err := airflowapi.New(airflowapi.Config{Instance: instance, URL: s.URL, Version: airflowapi.V1, CredentialsDir: creds, Timeout: time.Minute, PageLimit: pageLimit})
 	if err != nil {
 		return first, err
 	}
@@ -712,6 +741,9 @@ func pod(name string, t ti, identity bool) *corev1.Pod {
 		p.Annotations[keys.TaskID] = t.key.TaskID
 		p.Annotations[keys.MapIndex] = strconv.Itoa(t.key.MapIndex)
 		p.Annotations[keys.TryNumber] = strconv.Itoa(t.try)
+		if !t.start.IsZero() {
+			p.Annotations[keys.TryStart] = t.start.Format("2006-01-02T15:04:05.000000-07:00")
+		}
 	}
 	return p
 }

@@ -22,5 +22,5 @@ func TestToy(t *testing.T) {
 		t.Skip("needs an Airflow venv: set APD_E2E_AIRFLOW=1 (make test's Airflow step does)")
 	}
 	require.NoError(t, run(config{root: "../../..", venv: "af3.3.2-k8s10.25.0", runs: 2, tasks: 10, runsPerDAG: 1, overRuns: 1,
-		polls: 2, interval: 2 * time.Second, grace: time.Second, concurrency: 4, heapMinPods: 1000, timeout: 10 * time.Minute}))
+		polls: 2, interval: 2 * time.Second, grace: time.Second, concurrency: 4, heapMinPods: 1000, timeout: 10 * time.Minute, pageLimit: 100}))
 }
