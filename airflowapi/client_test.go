@@ -37,6 +37,8 @@ type fakeTI struct {
 	State     *string `json:"state"`
 	TryNumber int     `json:"try_number"`
 	EndDate   *string `json:"end_date"`
+	StartDate *string `json:"start_date,omitempty"`
+	ID        *string `json:"id,omitempty"`
 }
 
 // served counts the list calls a server answered and keeps the page_limit
@@ -347,3 +349,17 @@ func TestTaskInstancesEndDate(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestTaskInstancesIDAndStart: what confirms the Airflow (sweeper.Confirms):
+// v2's id (lowercased) and start_date; none on a row without them (v1).
+func TestTaskInstancesIDAndStart(t *testing.T) {
+	r, keys := rows(2)
+	r[0].ID, r[0].StartDate = ptr("0193A5B2-7C1E-7D3A-9F00-0123456789AB"), ptr("2026-12-07T12:07:02.600977Z")
+	s, _ := server(t, V2, r, 100, nil)
+	b, err := newClient(t, s.URL, V2, creds(t, "reader", "secret")).TaskInstances(context.Background(), keys)
+	require.NoError(t, err)
+	assert.Equal(t, "0193a5b2-7c1e-7d3a-9f00-0123456789ab", b.Found[keys[0]].ID)
+	assert.True(t, b.Found[keys[0]].StartDate.Equal(time.Date(2026, 12, 7, 12, 7, 2, 600977000, time.UTC)))
+	assert.Empty(t, b.Found[keys[1]].ID)
+	assert.True(t, b.Found[keys[1]].StartDate.IsZero())
+}

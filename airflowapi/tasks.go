@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -34,6 +35,10 @@ type TaskInstance struct {
 	// zero when null or unreadable. Only the check's confirmation that it
 	// asks the right Airflow reads it (sweeper.Confirms).
 	StartDate time.Time
+	// ID is the task instance's id (Airflow 3's API v2, a UUID new for
+	// every try); empty on API v1. Like StartDate, only the confirmation
+	// reads it.
+	ID string
 }
 
 // Batch is Airflow's answer for a set of keys.
@@ -82,6 +87,7 @@ type listAnswer struct {
 		TryNumber *int    `json:"try_number"`
 		EndDate   *string `json:"end_date"`
 		StartDate *string `json:"start_date"`
+		ID        *string `json:"id"`
 	} `json:"task_instances"`
 	TotalEntries *int `json:"total_entries"`
 }
@@ -142,7 +148,11 @@ func (c *Client) listChunk(ctx context.Context, f listBody, b *Batch) (complete 
 			if ti.State != nil && *ti.State != "none" { // v1's deprecated "none" is null
 				state = *ti.State
 			}
-			b.Found[k] = TaskInstance{TaskKey: k, State: state, TryNumber: *ti.TryNumber, EndDate: parseTime(ti.EndDate), StartDate: parseTime(ti.StartDate)}
+			id := ""
+			if ti.ID != nil {
+				id = strings.ToLower(*ti.ID)
+			}
+			b.Found[k] = TaskInstance{TaskKey: k, State: state, TryNumber: *ti.TryNumber, EndDate: parseTime(ti.EndDate), StartDate: parseTime(ti.StartDate), ID: id}
 		}
 		f.PageOffset += len(ans.TaskInstances)
 		// A server may answer fewer rows than page_limit (one that caps it

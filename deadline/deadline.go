@@ -40,6 +40,11 @@ const (
 	// checked): the check compares it with Airflow's answer to make sure
 	// it asks the Airflow that made the pod (sweeper.Confirms).
 	TryStartName = "try-start"
+	// TryIDName is the task instance's id on Airflow 3 (a UUID, new for
+	// every try), which its API returns as id: the exact confirmation
+	// there, where the worker's start_date is some milliseconds after the
+	// one Airflow stores (so try-start serves Airflow 2 only).
+	TryIDName = "try-id"
 )
 
 // ClampedFromUnset is the clamped-from value for a pod that asked for no
@@ -69,6 +74,8 @@ type Keys struct {
 	Instance, DagID, RunID, TaskID, MapIndex, TryNumber string
 	// TryStart is the try's start (see TryStartName).
 	TryStart string
+	// TryID is the try's task instance id (see TryIDName).
+	TryID string
 }
 
 // NewKeys returns the keys under prefix. The prefix must pass ValidatePrefix.
@@ -85,6 +92,7 @@ func NewKeys(prefix string) Keys {
 		MapIndex:    prefix + "/" + MapIndexName,
 		TryNumber:   prefix + "/" + TryNumberName,
 		TryStart:    prefix + "/" + TryStartName,
+		TryID:       prefix + "/" + TryIDName,
 	}
 }
 
@@ -98,7 +106,7 @@ func NewKeys(prefix string) Keys {
 func (k Keys) Protected() []string {
 	return []string{
 		k.Deadline, k.Timeout, k.ClampedFrom, k.Admitted,
-		k.Instance, k.DagID, k.RunID, k.TaskID, k.MapIndex, k.TryNumber, k.TryStart,
+		k.Instance, k.DagID, k.RunID, k.TaskID, k.MapIndex, k.TryNumber, k.TryStart, k.TryID,
 	}
 }
 

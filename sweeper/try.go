@@ -3,6 +3,7 @@ package sweeper
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/airflow-pod-deadline/airflow-pod-deadline/airflowapi"
@@ -16,8 +17,11 @@ type Try struct {
 	Task     airflowapi.TaskKey
 	Number   int
 	// Start is the try's start_date the policy stamped (UTC); zero when the
-	// pod has none or it does not parse. Only Confirms reads it.
+	// pod has none or it does not parse. Only ownTry reads it.
 	Start time.Time
+	// ID is the try's task instance id the policy stamped (Airflow 3);
+	// empty when the pod has none. Only ownTry reads it.
+	ID string
 }
 
 // TryOf reads the try identity of a pod's annotations. ok is false when any
@@ -45,6 +49,7 @@ func TryOf(annotations map[string]string, keys deadline.Keys) (Try, bool) {
 		return Try{}, false
 	}
 	t.Task.MapIndex, t.Number = mi, n
+	t.ID = strings.ToLower(strings.TrimSpace(annotations[keys.TryID]))
 	if v, ok := annotations[keys.TryStart]; ok {
 		if start, err := time.Parse(time.RFC3339Nano, v); err == nil {
 			t.Start = start.UTC()

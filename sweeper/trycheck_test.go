@@ -3,6 +3,7 @@ package sweeper
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -399,9 +400,9 @@ func TestTryCheckConfirms(t *testing.T) {
 		return airflowapi.TaskInstance{TaskKey: key(task), State: "failed", TryNumber: 1, StartDate: start}
 	}
 	for name, tc := range map[string]struct {
-		stamped bool
-		tis     map[airflowapi.TaskKey]airflowapi.TaskInstance
-		ended   []string
+		stamped, ids bool
+		tis          map[airflowapi.TaskKey]airflowapi.TaskInstance
+		ended        []string
 	}{
 		"another Airflow (same ids, other starts): nothing ended": {
 			stamped: true, tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{key("a"): failedAt("a", other), key("b"): failedAt("b", other)},
@@ -417,6 +418,21 @@ func TestTryCheckConfirms(t *testing.T) {
 			},
 			ended: []string{"a", "c"},
 		},
+		"Airflow 3: a live try's id confirms though its stored start is ms off": {
+			stamped: true, ids: true,
+			tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{
+				key("a"): {TaskKey: key("a"), State: "failed", TryNumber: 1, StartDate: startA.Add(-30 * time.Millisecond), ID: idOf("a")},
+				key("b"): {TaskKey: key("b"), State: "running", TryNumber: 1, StartDate: startB.Add(-30 * time.Millisecond), ID: idOf("b")},
+			},
+			ended: []string{"a", "c"},
+		},
+		"Airflow 3: another Airflow's ids: nothing ended": {
+			stamped: true, ids: true,
+			tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{
+				key("a"): {TaskKey: key("a"), State: "failed", TryNumber: 1, StartDate: startA, ID: idOf("x")},
+				key("b"): {TaskKey: key("b"), State: "failed", TryNumber: 1, StartDate: startB, ID: idOf("y")},
+			},
+		},
 		"pods without a stamped start (an older policy) confirm nothing": {
 			tis: map[airflowapi.TaskKey]airflowapi.TaskInstance{key("a"): failedAt("a", startA), key("b"): failedAt("b", startB)},
 		},
@@ -427,6 +443,11 @@ func TestTryCheckConfirms(t *testing.T) {
 				stampStart(pods[0], startA)
 				stampStart(pods[1], startB)
 				stampStart(pods[2], tryStart.Add(5*time.Second))
+			}
+			if tc.ids {
+				for _, p := range pods {
+					p.Annotations[keys.TryID] = idOf(p.Name)
+				}
 			}
 			api := &fakeAPI{complete: true, dags: map[string]bool{"etl": true}, tis: tc.tis}
 			check, c, rec := setup(t, api, false, pods...)
@@ -466,4 +487,9 @@ func TestTryCheckConfirmedStays(t *testing.T) {
 	check.Poll(context.Background()) // try 2 (adopted a's pod) failed: nothing confirms, a ends
 	_, exists = podNow(t, c, "a")
 	assert.False(t, exists, "a: its adopting try failed")
+}
+
+// idOf is a task instance id of Airflow 3's form, one per name.
+func idOf(name string) string {
+	return "0193a5b2-7c1e-7d3a-9f00-0000000000" + fmt.Sprintf("%02x", name[0])
 }

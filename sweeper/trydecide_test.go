@@ -1,6 +1,7 @@
 package sweeper
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -100,6 +101,23 @@ func TestDecideTry(t *testing.T) {
 			}), state: "failed"},
 		"failed, Airflow's start null: kept": {
 			in: base(func(in *TryInput) { in.Try.Start = tryStart; in.Answer = ti("failed", 2) }), state: "failed"},
+		"Airflow 3: same id, the stored start some ms before the stamped one: over": {
+			in: base(func(in *TryInput) {
+				in.Try.Start, in.Try.ID = tryStart, "0193a5b2-7c1e-7d3a-9f00-0123456789ab"
+				in.Answer = startedTI("failed", 2, tryStart.Add(-28*time.Millisecond))
+				in.Answer.ID = in.Try.ID
+			}), over: true, state: "failed"},
+		"Airflow 3: another id, same start (another Airflow's try): kept": {
+			in: base(func(in *TryInput) {
+				in.Try.Start, in.Try.ID = tryStart, "0193a5b2-7c1e-7d3a-9f00-0123456789ab"
+				in.Answer = startedTI("failed", 2, tryStart)
+				in.Answer.ID = "0193a5b2-7c1e-7d3a-9f00-ffffffffffff"
+			}), state: "failed"},
+		"Airflow 3 pod, an answer without id: the start decides (ms off: kept)": {
+			in: base(func(in *TryInput) {
+				in.Try.Start, in.Try.ID = tryStart, "0193a5b2-7c1e-7d3a-9f00-0123456789ab"
+				in.Answer = startedTI("failed", 2, tryStart.Add(-28*time.Millisecond))
+			}), state: "failed"},
 		"stamped, newer try failed (adopted): over, its start is its own": {
 			in: base(func(in *TryInput) {
 				in.Try.Start = tryStart
@@ -193,10 +211,11 @@ func TestTryOf(t *testing.T) {
 // for an absent task instance, another instance's pod, an unknown DAG for an
 // absent one, or a pod younger than the grace never yields "over".
 func FuzzDecideTry(f *testing.F) {
-	f.Add("failed", 2, 2, true, false, true, true, true, int64(60_000), uint8(0), true, int64(0), int64(0))
-	f.Add("", 3, 2, false, true, false, false, false, int64(1_000), uint8(1), false, int64(1), int64(2))
+	f.Add("failed", 2, 2, true, false, true, true, true, int64(60_000), uint8(0), true, int64(0), int64(0), uint8(0), uint8(0))
+	f.Add("", 3, 2, false, true, false, false, false, int64(1_000), uint8(1), false, int64(1), int64(2), uint8(1), uint8(2))
+	f.Add("failed", 2, 2, true, false, true, true, true, int64(60_000), uint8(0), true, int64(5), int64(4), uint8(1), uint8(1))
 	f.Fuzz(func(t *testing.T, state string, tiTry, podTryN int, present, failed, complete, dagKnown, superseded bool, ageMs int64, who uint8,
-		confirmed bool, podStartUs, tiStartUs int64) {
+		confirmed bool, podStartUs, tiStartUs int64, podID, tiID uint8) {
 		in := TryInput{Try: podTry, Created: created, Failed: failed, Complete: complete, DAGKnown: dagKnown, Superseded: superseded, Confirmed: confirmed}
 		in.Try.Number = podTryN
 		if who%2 == 1 {
@@ -210,8 +229,16 @@ func FuzzDecideTry(f *testing.F) {
 			return tryStart.Add(time.Duration(us%1e12) * time.Microsecond)
 		}
 		in.Try.Start = at(podStartUs)
+		// 0: no id (Airflow 2, or not stamped); otherwise one of a few.
+		id := func(n uint8) string {
+			if n == 0 {
+				return ""
+			}
+			return fmt.Sprintf("0193a5b2-7c1e-7d3a-9f00-%012d", n%4)
+		}
+		in.Try.ID = id(podID)
 		if present {
-			in.Answer = &airflowapi.TaskInstance{TaskKey: tryTask, State: state, TryNumber: tiTry, StartDate: at(tiStartUs)}
+			in.Answer = &airflowapi.TaskInstance{TaskKey: tryTask, State: state, TryNumber: tiTry, StartDate: at(tiStartUs), ID: id(tiID)}
 		}
 		now := created.Add(time.Duration(ageMs) * time.Millisecond)
 		v := DecideTry(in, now, tryCfg)
@@ -223,7 +250,9 @@ func FuzzDecideTry(f *testing.F) {
 			t.Fatalf("a failed call ended a pod: %+v", v)
 		case !confirmed:
 			t.Fatalf("an Airflow that confirmed no pod's own try ended a pod: %+v", v)
-		case present && tiTry == podTryN && !in.Try.Start.IsZero() && !in.Answer.StartDate.Equal(in.Try.Start):
+		case present && tiTry == podTryN && in.Try.ID != "" && in.Answer.ID != "" && in.Try.ID != in.Answer.ID:
+			t.Fatalf("another task instance id than the pod's own try ended it: %+v", v)
+		case present && tiTry == podTryN && (in.Try.ID == "" || in.Answer.ID == "") && !in.Try.Start.IsZero() && !in.Answer.StartDate.Equal(in.Try.Start):
 			t.Fatalf("another start_date than the pod's own try ended it: %+v", v)
 		case in.Try.Instance != tryCfg.Instance:
 			t.Fatalf("another instance's pod was ended: %+v", v)

@@ -183,7 +183,7 @@ which refuses adding, changing or removing any of them.
 */}}
 {{- define "apd.protectedKeys" -}}
 {{- $p := .Values.annotationPrefix -}}
-{{- range $i, $n := list "execution-deadline" "execution-timeout" "clamped-from" "admitted-active-deadline-seconds" "airflow-instance" "dag-id" "run-id" "task-id" "map-index" "try-number" "try-start" }}{{ if $i }},{{ end }}{{ $p }}/{{ $n }}{{ end -}}
+{{- range $i, $n := list "execution-deadline" "execution-timeout" "clamped-from" "admitted-active-deadline-seconds" "airflow-instance" "dag-id" "run-id" "task-id" "map-index" "try-number" "try-start" "try-id" }}{{ if $i }},{{ end }}{{ $p }}/{{ $n }}{{ end -}}
 {{- end }}
 
 {{/*
