@@ -45,16 +45,22 @@ TIMEOUT = "airflow-pod-deadline.io/execution-timeout"
 START = datetime(2026, 5, 20, 9, 45, 30, 123456, tzinfo=timezone.utc)
 RUN_ID = "manual__2026-05-20T09:45:30+00:00"
 PREFIX = "airflow-pod-deadline.io"
+# The task instance id make_ti gives an Airflow 3 try (Airflow 2's task instance has no id).
+TI_ID = uuid.UUID("0193a5b2-7c1e-7d3a-9f00-0123456789ab")
 
 
 def identity(task_id: str = "run_long_pod", dag_id: str = "etl", map_index: str = "-1", try_number: str = "1",
-             instance: str = "default", start: datetime | None = START) -> dict[str, str]:
+             instance: str = "default", start: datetime | None = START,
+             try_id: uuid.UUID | None = TI_ID if AIRFLOW_3 else None) -> dict[str, str]:
     """The try-identity annotations the policy stamps (Airflow's exact strings) and, for a task
-    instance started at ``start``, its try start (written out with strftime, not the policy's isoformat)."""
+    instance started at ``start``, its try start (written out with strftime, not the policy's isoformat)
+    and, on Airflow 3, its try id."""
     values = {"airflow-instance": instance, "dag-id": dag_id, "run-id": RUN_ID, "task-id": task_id,
               "map-index": map_index, "try-number": try_number}
     if start is not None:
         values["try-start"] = start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    if try_id is not None:
+        values["try-id"] = str(try_id)
     return {f"{PREFIX}/{name}": value for name, value in values.items()}
 
 
@@ -80,10 +86,11 @@ def make_kpo(dag_id: str = "etl", dagrun_timeout: timedelta | None = None, **kwa
         return KubernetesPodOperator(**args)
 
 
-def make_ti(task: KubernetesPodOperator, start: datetime | None, try_number: int = 1, map_index: int = -1) -> Any:
+def make_ti(task: KubernetesPodOperator, start: datetime | None, try_number: int = 1, map_index: int = -1,
+            ti_id: uuid.UUID = TI_ID) -> Any:
     if AIRFLOW_3:
         return RuntimeTaskInstance.model_construct(
-            id=uuid.uuid4(), task_id=task.task_id, dag_id=task.dag_id, run_id=RUN_ID,
+            id=ti_id, task_id=task.task_id, dag_id=task.dag_id, run_id=RUN_ID,
             try_number=try_number, map_index=map_index, dag_version_id=uuid.uuid4(), task=task,
             start_date=start, max_tries=task.retries,
         )
@@ -292,6 +299,45 @@ def test_try_start_is_the_task_instances_start_date(start: datetime) -> None:
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00", value), value
     assert deadline_of(pod) == start + timedelta(seconds=30)
     assert {k: v for k, v in pod.metadata.annotations.items() if k != DEADLINE} == identity(start=start)
+
+
+@pytest.mark.skipif(not AIRFLOW_3, reason="Airflow 2's task instance has no id")
+def test_try_id_is_the_runtime_task_instances_id() -> None:
+    # The id as the task runner gets it: parsed by pydantic from the supervisor's message (a string
+    # there), drawn as Airflow 3 draws it for each try (uuid7).
+    from airflow.sdk.api.datamodels._generated import TaskInstance as TaskInstanceModel
+    from uuid6 import uuid7
+
+    task = make_kpo()
+    drawn = uuid7()
+    parsed = TaskInstanceModel.model_validate(
+        {"id": str(drawn), "task_id": task.task_id, "dag_id": task.dag_id, "run_id": RUN_ID, "try_number": 2,
+         "dag_version_id": str(uuid7())}
+    )
+    ti = make_ti(task, START, try_number=2, ti_id=parsed.id)
+    assert isinstance(ti.id, uuid.UUID) and ti.id == drawn
+    with running(task, ti) as context:
+        pod = task.build_pod_request_obj(context)
+    assert pod.metadata.annotations[f"{PREFIX}/try-id"] == str(ti.id)
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", str(ti.id))
+    assert {k: v for k, v in pod.metadata.annotations.items() if k != DEADLINE} == identity(try_number="2", try_id=drawn)
+
+
+def test_each_try_gets_its_own_try_id() -> None:
+    # A retry is a new task instance id on Airflow 3; on Airflow 2 no pod gets one.
+    task = make_kpo(retries=1)
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    pods = [build_with_id(task, n, ti_id) for n, ti_id in enumerate(ids, start=1)]
+    got = [pod.metadata.annotations.get(f"{PREFIX}/try-id") for pod in pods]
+    assert got == ([str(ti_id) for ti_id in ids] if AIRFLOW_3 else [None, None])
+
+
+def build_with_id(task: KubernetesPodOperator, try_number: int, ti_id: uuid.UUID) -> V1Pod:
+    ti = make_ti(task, START, try_number=try_number, ti_id=ti_id)
+    if not AIRFLOW_3:
+        assert not hasattr(ti, "id")  # Airflow 2.11's TaskInstance: the policy has nothing to stamp
+    with running(task, ti) as context:
+        return task.build_pod_request_obj(context)
 
 
 def test_policy_module_loads_without_airflow() -> None:

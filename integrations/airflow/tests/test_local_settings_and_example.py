@@ -31,6 +31,7 @@ print(json.dumps({{
     "plugins": sorted(name for name, _ in t.policy_manager().list_name_plugin()),
     "annotations": pod.metadata.annotations,
     "identity": t.identity(),
+    "airflow_3": t.AIRFLOW_3,
     "local_settings": getattr(sys.modules.get("airflow_local_settings"), "__file__", None),
 }}))
 """
@@ -55,7 +56,9 @@ def test_local_settings_alongside_entry_point_stamps_once() -> None:
     assert "airflow_pod_deadline" in out["plugins"]
     assert "AirflowLocalSettingsPolicy" in out["plugins"] or len(out["plugins"]) >= 3
     assert out["annotations"] == {DEADLINE: "2026-05-20T09:46:00.123456+00:00", **out["identity"]}
-    assert len(out["identity"]) == 7  # the six of the identity and the try start
+    # The six of the identity, the try start and, on Airflow 3, the try id.
+    assert len(out["identity"]) == (8 if out["airflow_3"] else 7)
+    assert ("airflow-pod-deadline.io/try-id" in out["identity"]) == out["airflow_3"]
 
 
 def test_example_dag_compiles(tmp_path: Path) -> None:

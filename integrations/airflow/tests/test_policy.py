@@ -14,6 +14,7 @@ import re
 import sys
 import time
 import types
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime, timedelta, timezone
@@ -69,6 +70,9 @@ IDENTITY = {
     "airflow-pod-deadline.io/try-number": "1",
 }
 TRY_START = "airflow-pod-deadline.io/try-start"
+TRY_ID = "airflow-pod-deadline.io/try-id"
+# An Airflow 3 try's task instance id (a UUIDv7, as prepare_db_for_next_try draws it), canonical form.
+TI_ID = "0193a5b2-7c1e-7d3a-9f00-0123456789ab"
 
 
 def stamped_identity(start: Any = T0) -> dict[str, str]:
@@ -91,7 +95,9 @@ NO_VALUE = object()
 class FakeTI:
     def __init__(self, start_date: Any, **fields: Any) -> None:
         self.start_date = start_date
-        defaults: dict[str, Any] = {"dag_id": "etl", "run_id": RUN_ID, "task_id": "crunch", "map_index": -1, "try_number": 1}
+        # No id by default: Airflow 2's task instance, which has none (``id=...`` makes it Airflow 3's).
+        defaults: dict[str, Any] = {"dag_id": "etl", "run_id": RUN_ID, "task_id": "crunch", "map_index": -1, "try_number": 1,
+                                    "id": NO_VALUE}
         for name, value in {**defaults, **fields}.items():
             if value is not NO_VALUE:  # NO_VALUE: the attribute does not exist at all
                 setattr(self, name, value)
@@ -620,6 +626,134 @@ def test_airflow_task_timeout_propagates_from_the_try_start() -> None:
     assert pod.metadata.annotations is None
 
 
+# --- the try id -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ti_id", "want"),
+    [
+        (uuid.UUID(TI_ID), TI_ID),
+        (TI_ID, TI_ID),
+        # Any form uuid.UUID reads is written back canonically: lowercase, hyphenated.
+        (TI_ID.upper(), TI_ID),
+        ("{" + TI_ID + "}", TI_ID),
+        ("urn:uuid:" + TI_ID, TI_ID),
+        (TI_ID.replace("-", ""), TI_ID),
+    ],
+    ids=["uuid", "str", "upper", "braces", "urn", "no-hyphens"],
+)
+@pytest.mark.parametrize("patch", [airflow3, airflow2], ids=["airflow3", "airflow2"])
+def test_try_id_canonical(ti_id: Any, want: str, patch: Patch, caplog: pytest.LogCaptureFixture) -> None:
+    pod = kpo_pod()
+    run_hook(pod, context(T0, HALF_HOUR, id=ti_id), patch=patch)
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **stamped_identity(), TRY_ID: want}
+    assert not policy_records(caplog)
+
+
+def test_try_id_of_a_uuid_subclass() -> None:
+    # Airflow 3 draws ids with uuid6.uuid7(), whose type subclasses uuid.UUID.
+    class UUID7(uuid.UUID):
+        pass
+
+    pod = kpo_pod()
+    run_hook(pod, context(T0, None, id=UUID7(TI_ID)))
+    assert pod.metadata.annotations[TRY_ID] == TI_ID
+
+
+@pytest.mark.parametrize("ti_id", [NO_VALUE, None], ids=["no-attribute", "none"])
+def test_no_try_id_silent(ti_id: Any, caplog: pytest.LogCaptureFixture) -> None:
+    # Airflow 2: no task instance id; normal there, so not a word (the try start confirms).
+    pod = kpo_pod()
+    run_hook(pod, context(T0, HALF_HOUR, id=ti_id))
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **stamped_identity()}
+    assert TRY_ID not in pod.metadata.annotations
+    assert not policy_records(caplog)
+
+
+@pytest.mark.parametrize(
+    ("ti_id", "says"),
+    [
+        ("", "ti.id is ''"),
+        ("not-a-uuid", "ti.id is 'not-a-uuid'"),
+        (TI_ID[:-1], f"ti.id is {TI_ID[:-1]!r}"),
+        (42, "ti.id is 42"),
+        (uuid.UUID(TI_ID).bytes, f"ti.id is {uuid.UUID(TI_ID).bytes!r}"),
+    ],
+    ids=["empty", "not-a-uuid", "short", "int", "bytes"],
+)
+def test_bad_try_id_left_out_and_warned(ti_id: Any, says: str, caplog: pytest.LogCaptureFixture) -> None:
+    pod = kpo_pod()
+    run_hook(pod, context(T0, HALF_HOUR, id=ti_id))
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **stamped_identity()}
+    assert [r.getMessage() for r in policy_records(caplog)] == [
+        f"airflow-pod-deadline: pod crunch-abc123 is stamped without try-id: {says}, not a UUID; on Airflow 3 "
+        "the try check cannot confirm from this pod that it asks the Airflow that made it"
+    ]
+
+
+def test_try_id_that_cannot_be_read_is_logged_rest_kept(caplog: pytest.LogCaptureFixture) -> None:
+    class BrokenIdTI(FakeTI):
+        @property
+        def id(self) -> Any:
+            raise RuntimeError("detached instance")
+
+    pod = kpo_pod()
+    run_hook(pod, {**context(T0, HALF_HOUR), "ti": BrokenIdTI(T0)})
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **stamped_identity()}
+    assert [r.getMessage() for r in policy_records(caplog)] == [
+        "airflow-pod-deadline: could not stamp the try id on pod crunch-abc123; it is created without it: "
+        "RuntimeError: detached instance"
+    ]
+
+
+def test_try_id_only_beside_the_identity(caplog: pytest.LogCaptureFixture) -> None:
+    # Alone it names no try, like the try start.
+    pod = kpo_pod()
+    run_hook(pod, context(T0, HALF_HOUR, id=TI_ID, try_number=0))
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00"}
+
+
+def test_try_id_without_a_start_date() -> None:
+    # Independent of the try start: on Airflow 3 the id is the one that confirms.
+    pod = kpo_pod()
+    run_hook(pod, context(None, None, id=uuid.UUID(TI_ID)))
+    assert pod.metadata.annotations == {**IDENTITY, TRY_ID: TI_ID}
+
+
+@pytest.mark.parametrize(
+    ("own", "warned"),
+    [(TI_ID, False), (TI_ID.upper(), True), ("0193a5b2-0000-7000-8000-000000000000", True), ("", True)],
+    ids=["equal", "upper", "other", "empty"],
+)
+def test_author_try_id_kept(own: str, warned: bool, caplog: pytest.LogCaptureFixture) -> None:
+    pod = kpo_pod(annotations={TRY_ID: own})
+    run_hook(pod, context(T0, HALF_HOUR, id=uuid.UUID(TI_ID)))
+    assert pod.metadata.annotations == {DEADLINE: "2026-05-20T10:15:30+00:00", **stamped_identity(), TRY_ID: own}
+    out = [r.getMessage() for r in policy_records(caplog)]
+    if warned:
+        assert out == [f"airflow-pod-deadline: pod crunch-abc123 already has {TRY_ID}={own!r}, not this try's {TI_ID!r}; left as set"]
+    else:
+        assert not out
+
+
+def test_second_call_with_a_try_id_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    pod = kpo_pod()
+    ctx = context(T0, HALF_HOUR, id=uuid.UUID(TI_ID))
+    run_hook(pod, ctx)
+    first = copy.deepcopy(pod)
+    run_hook(pod, ctx)
+    assert_untouched(pod, first)
+    assert first.metadata.annotations[TRY_ID] == TI_ID
+    assert not policy_records(caplog)
+
+
+def test_try_id_key_name() -> None:
+    # Not an identity name: a pod without it (Airflow 2) is still checked.
+    assert hook.TRY_ID_NAME == "try-id"
+    assert hook.TRY_ID_NAME not in hook.IDENTITY_NAMES
+    assert f"{hook.DEFAULT_PREFIX}/{hook.TRY_ID_NAME}" == TRY_ID
+
+
 # --- hands off --------------------------------------------------------------------------------
 
 
@@ -833,7 +967,7 @@ class TimingOutTI(FakeTI):
         return object.__getattribute__(self, name)
 
 
-@pytest.mark.parametrize("attr", ["start_date", "try_number"])
+@pytest.mark.parametrize("attr", ["start_date", "try_number", "id"])
 def test_airflow_task_timeout_propagates_from_each_part(attr: str) -> None:
     pod = kpo_pod()
     ctx = {**context(T0, HALF_HOUR), "ti": TimingOutTI(attr)}

@@ -12,6 +12,7 @@
     airflow-pod-deadline.io/map-index:          <ti.map_index, "-1" when the task is not mapped>
     airflow-pod-deadline.io/try-number:         <ti.try_number>
     airflow-pod-deadline.io/try-start:          <ti.start_date, to the microsecond>
+    airflow-pod-deadline.io/try-id:             <ti.id, Airflow 3 only>
 
 The deadline and the try start are RFC 3339 instants in UTC (``2026-05-20T10:15:30.123456+00:00``;
 the try start always with six fractional digits). The airflow-pod-deadline admission webhook turns
@@ -46,15 +47,26 @@ update start date when resuming from deferral"; Airflow 2.11.2's ``TaskInstance`
 and the API's answer after it agree. A task instance without a datetime start_date gets the identity without the
 try start and a warning naming the pod. It is stamped only with the identity (alone it names no try).
 
+The try id serves the same confirmation on Airflow 3, where the try start cannot: there the
+worker's context ``ti.start_date`` is a few milliseconds after the start_date stored in the database
+(the supervisor takes ``datetime.now()`` twice; 27.7 ms measured on Airflow 3.3.2), so the check
+compares the task instance's ``id`` instead: a UUID that Airflow 3 draws anew for every try
+(``prepare_db_for_next_try``: ``self.id = uuid7()``), the same on the worker's task instance and in
+the API's answer. Written in the canonical form (``str(uuid.UUID)``: lowercase, hyphenated), also
+when Airflow hands out a string. Airflow 2 has no task instance id, so there the pod gets none,
+silently (its context start_date is the stored one, and the try start does the job); an id that is
+no UUID is left out with a warning naming the pod. Like the try start, it is not part of the
+identity and is stamped only beside it.
+
 Airflow loads this module through the ``airflow.policy`` entry point (pluggy), so installing the
 distribution is the whole setup. The annotation prefix must match the webhook's
 ``--annotation-prefix``; set ``AIRFLOW_POD_DEADLINE_PREFIX`` on the workers if you changed it.
 
 The hook is deliberately conservative: it never raises (a broken policy must not fail every KPO
 task in the cluster) and it never overrides an annotation a DAG author set already (a deadline
-annotation, even empty, opts the pod out of the deadline; an identity or try start annotation keeps
-the author's value). The deadline and the identity are computed independently: a problem with one
-is logged and the other is still stamped. Nothing from Airflow is imported at module load.
+annotation, even empty, opts the pod out of the deadline; an identity, try start or try id
+annotation keeps the author's value). The deadline and the identity are computed independently: a
+problem with one is logged and the other is still stamped. Nothing from Airflow is imported at module load.
 """
 
 from __future__ import annotations
@@ -62,6 +74,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, TypeVar
@@ -111,6 +124,9 @@ IDENTITY_NAMES = (INSTANCE_NAME, DAG_ID_NAME, RUN_ID_NAME, TASK_ID_NAME, MAP_IND
 # The try's ti.start_date (deadline.TryStartName). Deliberately not in IDENTITY_NAMES: the identity is
 # what the try check requires, the try start only confirms it asks the Airflow that made the pod.
 TRY_START_NAME = "try-start"
+# The try's ti.id, Airflow 3's task instance UUID, new for every try. Not in IDENTITY_NAMES either, for
+# the same reason; it confirms where the try start cannot (see the module docstring).
+TRY_ID_NAME = "try-id"
 
 # KPO labels every pod it creates with this; KubernetesExecutor worker pods carry
 # ``airflow-worker`` / ``kubernetes_executor`` instead. The executor's pods run the task's Python
@@ -181,7 +197,7 @@ def _is_airflow_timeout(exc: BaseException) -> bool:
 
 
 def stamp_execution_deadline(pod: Any) -> None:
-    """Annotate a KPO pod with its execution deadline and its try identity and start; mutates ``pod`` in place.
+    """Annotate a KPO pod with its execution deadline and its try identity, start and id; mutates ``pod`` in place.
 
     The deadline is the earlier of ``ti.start_date + task.execution_timeout`` and
     ``dag_run.start_date + dag.dagrun_timeout`` (whichever exist). Never raises (apart from Airflow's
@@ -268,6 +284,9 @@ def _stamp(pod: Any) -> None:
         start = _part("try start", pod, lambda: _try_start(pod, ti), None)
         if start is not None:
             identity = {**identity, TRY_START_NAME: start}
+        try_id = _part("try id", pod, lambda: _try_id(pod, ti), None)
+        if try_id is not None:
+            identity = {**identity, TRY_ID_NAME: try_id}
     for name, value in identity.items():
         key = f"{prefix}/{name}"
         if key not in annotations:
@@ -407,3 +426,27 @@ def _try_start(pod: Any, ti: Any) -> str | None:
         )
         return None
     return _as_utc(start).isoformat(timespec="microseconds")
+
+
+def _try_id(pod: Any, ti: Any) -> str | None:
+    """The try-id annotation's value: ti.id in its canonical form; None on Airflow 2, which has no id.
+
+    The sweeper compares it with the id Airflow's API returns for the try. A string is read as a
+    UUID and written back canonically, so the form never depends on how Airflow handed it out.
+    """
+    value = getattr(ti, "id", None)
+    if value is None:
+        return None  # Airflow 2's task instance: the try start confirms there, nothing to say
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str) and value:
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            pass
+    log.warning(
+        "airflow-pod-deadline: pod %s is stamped without %s: ti.id is %r, not a UUID; on Airflow 3 the "
+        "try check cannot confirm from this pod that it asks the Airflow that made it",
+        _pod_name(pod), TRY_ID_NAME, value,
+    )
+    return None
