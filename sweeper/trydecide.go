@@ -136,8 +136,8 @@ func contradicts(t Try, ti airflowapi.TaskInstance) bool {
 
 // ownTry compares ti with the try the pod was made by; known is false when
 // they cannot be compared (another try_number, or nothing stamped). The
-// ids when both sides have one: on Airflow 3 the worker's start_date is a
-// few milliseconds after the stored one (measured 27.7 ms on 3.3.2), so
+// ids when both sides have one: on Airflow 3 the worker's start_date is
+// later than the stored one (28 ms to 6.3 s on 3.3.2, docs/airflow.md), so
 // only the id is exact there; Airflow 2 has no id and equal start dates.
 func ownTry(t Try, ti airflowapi.TaskInstance) (same, known bool) {
 	switch {

@@ -48,8 +48,8 @@ and the API's answer after it agree. A task instance without a datetime start_da
 try start and a warning naming the pod. It is stamped only with the identity (alone it names no try).
 
 The try id serves the same confirmation on Airflow 3, where the try start cannot: there the
-worker's context ``ti.start_date`` is a few milliseconds after the start_date stored in the database
-(the supervisor takes ``datetime.now()`` twice; 27.7 ms measured on Airflow 3.3.2), so the check
+worker's context ``ti.start_date`` is later than the start_date stored in the database (the
+supervisor takes ``datetime.now()`` twice; 28 ms to 6.3 s measured on Airflow 3.3.2), so the check
 compares the task instance's ``id`` instead: a UUID that Airflow 3 draws anew for every try
 (``prepare_db_for_next_try``: ``self.id = uuid7()``), the same on the worker's task instance and in
 the API's answer. Written in the canonical form (``str(uuid.UUID)``: lowercase, hyphenated), also
