@@ -135,12 +135,17 @@ func (c *TryCheck) check(ctx context.Context, only map[types.UID]bool) {
 	// it will not be adopted (KPO would find more than one pod and fail).
 	newest := map[airflowapi.TaskKey]int{}
 	var keys []airflowapi.TaskKey
+	var judged []*podState // the pods this check decides on
 	asked := map[airflowapi.TaskKey]bool{}
 	for _, s := range pods {
 		if n, seen := newest[s.try.Task]; !seen || s.try.Number > n {
 			newest[s.try.Task] = s.try.Number
 		}
-		if (only == nil || only[s.uid]) && !asked[s.try.Task] {
+		if only != nil && !only[s.uid] {
+			continue
+		}
+		judged = append(judged, s)
+		if !asked[s.try.Task] {
 			asked[s.try.Task] = true
 			keys = append(keys, s.try.Task)
 		}
@@ -165,20 +170,19 @@ func (c *TryCheck) check(ctx context.Context, only map[types.UID]bool) {
 		return
 	}
 	now := c.R.Clock.Now()
-	confirmed := c.confirm(ctx, pods, batch)
+	// Only the judged pods: a recheck's batch lacks the others' tries, which
+	// would otherwise each cost a get_dag for nothing.
+	confirmed := c.confirm(ctx, judged, batch)
 	known := map[string]bool{}
 	if confirmed {
-		known = c.knownDAGs(ctx, pods, batch, now)
+		known = c.knownDAGs(ctx, judged, batch, now)
 		c.succeeded(ctx)
 	} else {
 		c.unconfirmed(ctx)
 	}
-	for _, s := range pods {
+	for _, s := range judged {
 		if ctx.Err() != nil {
 			return
-		}
-		if !asked[s.try.Task] || only != nil && !only[s.uid] {
-			continue
 		}
 		in := TryInput{
 			Try: *s.try, Created: s.pod.Created, Complete: batch.Complete, DAGKnown: known[s.try.Task.DagID],

@@ -292,10 +292,11 @@ func TestTryCheckHandoff(t *testing.T) {
 				tc.between(t, api, c)
 			}
 			clk.SetTime(due)
-			calls := len(api.asked)
+			calls, dagAsks := len(api.asked), api.dagAsks
 			check.Recheck(context.Background())
 			require.Len(t, api.asked, calls+1, "one call for the recheck")
 			assert.Equal(t, []airflowapi.TaskKey{key("a")}, api.asked[calls], "the recheck asks about the due tries only")
+			assert.Equal(t, dagAsks, api.dagAsks, "nor about the DAG of a pod it does not judge (b, absent from its batch)")
 			p, _ = podNow(t, c, "a")
 			assert.Equal(t, tc.ended, p.Spec.ActiveDeadlineSeconds != nil, "ended")
 			assert.Len(t, rec.Events, tc.events)
