@@ -94,14 +94,6 @@ func (c *cell) waitPodRunning(t *testing.T) {
 	require.FailNow(t, "pod never ran", "%s: last seen %s", c.name, c.lastPod())
 }
 
-// withName is the cell name for a phase: "<row>/without" or "<row>/with".
-func withName(row string, with bool) string {
-	if with {
-		return row + "/with"
-	}
-	return row + "/without"
-}
-
 // requireFitsBudget asserts what row 6 requires of a try whose pod finishes
 // within its budget: the pod Succeeded before its deadline, untouched, and
 // the try SUCCEEDED before its deadline. One end is Airflow's, not ours:

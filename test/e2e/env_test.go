@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,13 +20,31 @@ import (
 )
 
 // env is one venv's Airflow on its own control plane; airflow-pod-deadline
-// is started into it by withDeadlines.
+// is started into it by withDeadlines (or withCheck).
 type env struct {
 	venv    string
 	dir     string
 	cp      *testenv.Cluster
 	client  client.Client
 	airflow *airflowenv.Airflow
+	// check: the cells run with the try check on (TestMatrix's with-check
+	// phase); set before a phase's cells start.
+	check bool
+
+	mu   sync.Mutex
+	over map[string]string // pods whose try a cell ended: name -> cell
+}
+
+// cellName is the cell name for a phase: "<row>/without", "<row>/with",
+// or "<row>/with-check" while e.check is set.
+func (e *env) cellName(row string, with bool) string {
+	switch {
+	case !with:
+		return row + "/without"
+	case e.check:
+		return row + "/with-check"
+	}
+	return row + "/with"
 }
 
 // venvs lists the venvs a test runs in: APD_E2E_VENVS when set (any venvs

@@ -59,7 +59,7 @@ func (c *cell) save(t *testing.T, ref time.Time, ti airflowenv.TaskInstance, eve
 	after := func(at time.Time) float64 { return at.Sub(ref).Seconds() }
 	r := cellresult.Result{
 		Cell: c.name, Venv: c.e.venv, Airflow: c.e.airflow.Version, Provider: c.e.airflow.Provider,
-		With: strings.HasSuffix(c.name, "/with"), From: c.from, DAG: c.dag, Task: c.task, MapIndex: c.mapIndex,
+		With: !strings.HasSuffix(c.name, "/without"), TryCheck: strings.HasSuffix(c.name, "/with-check"), From: c.from, DAG: c.dag, Task: c.task, MapIndex: c.mapIndex,
 		Deadline: c.deadline(ref), FinalState: ti.State, ObservedAfter: after(time.Now()), TryNumber: ti.TryNumber,
 		Events: events, TaskLog: lines,
 	}

@@ -11,7 +11,7 @@ import (
 const seedDAG, seedTask = "kpo_deferrable_execution_timeout_repro", "run_long_pod"
 
 func row1(t *testing.T, e *env, with bool) {
-	c := runCell(t, e, withName("row1", with), seedDAG, seedTask, 30*time.Second)
+	c := runCell(t, e, e.cellName("row1", with), seedDAG, seedTask, 30*time.Second)
 	deadline := c.begin(t)
 	if !with {
 		// The seed's bug (still deferred, pod running) before 10.18, its own

@@ -14,7 +14,7 @@ import (
 // node), and KPO's startup_timeout_seconds (150) is longer than the 30s
 // budget.
 func row2(t *testing.T, e *env, with bool) {
-	c := runCell(t, e, withName("row2", with), "apd_never_scheduled", "run_long_pod", 30*time.Second)
+	c := runCell(t, e, e.cellName("row2", with), "apd_never_scheduled", "run_long_pod", 30*time.Second)
 	deadline := c.begin(t)
 	if !with {
 		at60 := c.stateAt(t, deadline.Add(60*time.Second))

@@ -11,7 +11,7 @@ import (
 // pod when it gives up on it; only the kubelet (at the deadline the webhook
 // set) stops it. The sweeper leaves the stopped pod for KPO's choice.
 func row3(t *testing.T, e *env, with bool) {
-	c := runCell(t, e, withName("row3", with), "apd_keep_pod", seedTask, 30*time.Second)
+	c := runCell(t, e, e.cellName("row3", with), "apd_keep_pod", seedTask, 30*time.Second)
 	deadline := c.begin(t)
 	if !with {
 		c.recordWithout(t, deadline, deadline.Add(60*time.Second))

@@ -18,7 +18,7 @@ const triggererBackAfter = 15 * time.Second
 // trigger again. It stops the env's triggerer: no other deferred cell may
 // run beside it.
 func row4(t *testing.T, e *env, with bool) {
-	c := runCell(t, e, withName("row4", with), seedDAG, seedTask, 30*time.Second)
+	c := runCell(t, e, e.cellName("row4", with), seedDAG, seedTask, 30*time.Second)
 	deadline := c.begin(t)
 	_, err := c.wait([]string{"deferred"}, 2*time.Minute)
 	require.NoError(t, err, "the seed task defers")

@@ -18,8 +18,8 @@ const row6Budget = 90 * time.Second
 func row6Mapped(t *testing.T, e *env, with bool) {
 	runID, err := e.airflow.Trigger(context.Background(), "apd_mapped")
 	require.NoError(t, err)
-	long := watchCell(t, e, withName("row6-mapped0", with), "apd_mapped", seedTask, runID, 0, 0, row6Budget)
-	short := watchCell(t, e, withName("row6-mapped1", with), "apd_mapped", seedTask, runID, 1, 0, row6Budget)
+	long := watchCell(t, e, e.cellName("row6-mapped0", with), "apd_mapped", seedTask, runID, 0, 0, row6Budget)
+	short := watchCell(t, e, e.cellName("row6-mapped1", with), "apd_mapped", seedTask, runID, 1, 0, row6Budget)
 
 	shortDeadline := short.begin(t)
 	longDeadline := long.begin(t)
@@ -40,7 +40,7 @@ func row6Mapped(t *testing.T, e *env, with bool) {
 func row6Retry(t *testing.T, e *env, with bool) {
 	runID, err := e.airflow.Trigger(context.Background(), "apd_retry")
 	require.NoError(t, err)
-	first := watchCell(t, e, withName("row6-retry-try1", with), "apd_retry", seedTask, runID, -1, 1, row6Budget)
+	first := watchCell(t, e, e.cellName("row6-retry-try1", with), "apd_retry", seedTask, runID, -1, 1, row6Budget)
 	deadline1 := first.begin(t)
 	if !with {
 		if end1 := first.recordWithout(t, deadline1, deadline1.Add(60*time.Second)); end1.State != "up_for_retry" && end1.State != "failed" {
@@ -56,7 +56,7 @@ func row6Retry(t *testing.T, e *env, with bool) {
 		// try_number=1) and inherits its overrun.
 		opts = append(opts, anyTryPod)
 	}
-	second := watchCell(t, e, withName("row6-retry-try2", with), "apd_retry", seedTask, runID, -1, 2, row6Budget, opts...)
+	second := watchCell(t, e, e.cellName("row6-retry-try2", with), "apd_retry", seedTask, runID, -1, 2, row6Budget, opts...)
 	if !with {
 		started2 := second.waitStarted(t)
 		end2, _ := second.waitEnd(t, time.Until(started2.Start.Add(row6Budget+90*time.Second)))

@@ -35,7 +35,7 @@ func row7Cell(t *testing.T, e *env, name string, with, triggererDown bool) *cell
 	if triggererDown {
 		name += "-triggerer-down"
 	}
-	c := runCell(t, e, withName(name, with), row7DAG, seedTask, row7Budget)
+	c := runCell(t, e, e.cellName(name, with), row7DAG, seedTask, row7Budget)
 	deadline := c.beginRun(t)
 	_, err := c.wait([]string{"deferred"}, 2*time.Minute)
 	require.NoError(t, err, "the task defers")

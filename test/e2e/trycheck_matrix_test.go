@@ -49,9 +49,6 @@ var tryCheckCells = []string{
 type checkEnv struct {
 	*env
 	admin, read string
-
-	mu   sync.Mutex
-	over map[string]string // pods whose try a cell ended: name -> cell
 }
 
 // TestTryCheckMatrix runs the try check's rows of docs/airflow.md (`make
@@ -114,7 +111,7 @@ func startCheckEnv(t *testing.T, venv string) *checkEnv {
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	airflowEnv, err := airflowenv.APIUserEnv(dir, apiReader, apiAdmin)
 	require.NoError(t, err)
-	x := &checkEnv{env: startEnv(t, venv, airflowEnv...), over: map[string]string{}}
+	x := &checkEnv{env: startEnv(t, venv, airflowEnv...)}
 	x.admin, err = x.airflow.StartAPI(context.Background(), apiReader, apiAdmin)
 	require.NoError(t, err)
 	x.read, err = x.airflow.StartReadAPI(context.Background())
@@ -149,7 +146,7 @@ func (x *checkEnv) startCheckAt(t *testing.T, name, url string, user airflowenv.
 }
 
 // tryOver records that a cell ended the try of pod: the check may end it.
-func (x *checkEnv) tryOver(c *cell) {
+func (e *env) tryOver(c *cell) {
 	if c == nil {
 		return
 	}
@@ -159,26 +156,29 @@ func (x *checkEnv) tryOver(c *cell) {
 	if pod == "" {
 		return
 	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.over[pod] = c.name
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.over == nil {
+		e.over = map[string]string{}
+	}
+	e.over[pod] = c.name
 }
 
 // requireOnlyOverEnded requires every AirflowTryEnded event to be on a pod
 // whose try a cell ended: the check never ends the pod of a live try.
-func (x *checkEnv) requireOnlyOverEnded(t *testing.T) {
+func (e *env) requireOnlyOverEnded(t *testing.T) {
 	t.Helper()
 	events := &corev1.EventList{}
-	require.NoError(t, x.client.List(context.Background(), events, client.InNamespace("default")))
-	x.mu.Lock()
-	defer x.mu.Unlock()
+	require.NoError(t, e.client.List(context.Background(), events, client.InNamespace("default")))
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	n := 0
 	for _, ev := range events.Items {
 		if ev.Reason != sweeper.ReasonTryEnded {
 			continue
 		}
 		n++
-		_, ok := x.over[ev.InvolvedObject.Name]
+		_, ok := e.over[ev.InvolvedObject.Name]
 		assert.True(t, ok, "the check ended %s, whose try no cell ended: %s", ev.InvolvedObject.Name, ev.Message)
 	}
 	t.Logf("%d AirflowTryEnded events, each on a pod of a try that was over", n)
@@ -280,13 +280,13 @@ func (x *checkEnv) cleared(t *testing.T, with bool) {
 	ctx := context.Background()
 	runID, err := x.airflow.Trigger(ctx, tcDeferrable)
 	require.NoError(t, err)
-	c1 := watchCell(t, x.env, withName("cleared-triggerer-down", with), tcDeferrable, seedTask, runID, -1, 1, tcBudget)
+	c1 := watchCell(t, x.env, x.cellName("cleared-triggerer-down", with), tcDeferrable, seedTask, runID, -1, 1, tcBudget)
 	c1.from = cellresult.FromTryEnd
 	c1.startDeferred(t)
 	restart := stopTriggerer(t, x.env)
 	require.NoError(t, x.airflow.ClearTask(ctx, x.admin, apiAdmin, tcDeferrable, runID, seedTask))
 	t.Logf("%s: cleared try 1 at deadline%+.1fs", c1.name, time.Since(c1.podDeadline()).Seconds())
-	c2 := watchCell(t, x.env, withName("cleared-triggerer-down-try2", with), tcDeferrable, seedTask, runID, -1, 2, tcBudget)
+	c2 := watchCell(t, x.env, x.cellName("cleared-triggerer-down-try2", with), tcDeferrable, seedTask, runID, -1, 2, tcBudget)
 	c2.from = cellresult.FromTryEnd
 	try2, err := c2.wait(append([]string{"deferred"}, terminal...), 4*time.Minute)
 	require.NoError(t, err, "%s: try 2 defers", c1.name)
@@ -345,7 +345,7 @@ func (x *checkEnv) cleared(t *testing.T, with bool) {
 // pod.
 func (x *checkEnv) runMarkedFailed(t *testing.T, with bool) {
 	ctx := context.Background()
-	c := runCell(t, x.env, withName("run-marked-failed-triggerer-down", with), tcDeferrable, seedTask, tcBudget)
+	c := runCell(t, x.env, x.cellName("run-marked-failed-triggerer-down", with), tcDeferrable, seedTask, tcBudget)
 	c.from = cellresult.FromTryEnd
 	c.startDeferred(t)
 	restart := stopTriggerer(t, x.env)
@@ -369,7 +369,7 @@ func (x *checkEnv) runMarkedFailed(t *testing.T, with bool) {
 // the try.
 func (x *checkEnv) zombie(t *testing.T, with bool) {
 	ctx := context.Background()
-	c := runCell(t, x.env, withName("worker-killed-zombie", with), tcNonDeferrable, seedTask, tcBudget)
+	c := runCell(t, x.env, x.cellName("worker-killed-zombie", with), tcNonDeferrable, seedTask, tcBudget)
 	c.from = cellresult.FromTryEnd
 	c.waitStarted(t)
 	c.waitPod(t)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,6 +36,9 @@ type Proc struct {
 	// lenient: Stop does not report an exit status or an earlier exit (a
 	// Kubernetes component's exit code on SIGTERM is not ours to check).
 	lenient bool
+	// ended: Stop or Kill ended it, so a later Stop (a test's cleanup
+	// after the test stopped it itself) has nothing to report.
+	ended atomic.Bool
 }
 
 // Component is the old name of a Proc started by StartComponent.
@@ -149,8 +153,13 @@ func (p *Proc) Probe(path string) bool {
 
 // Stop sends SIGTERM and waits up to grace for the exit, then kills. It
 // reports a process that did not exit in time and, unless started by
-// StartComponent, one that had already exited or exited with an error.
+// StartComponent, one that had exited by itself or exited with an error.
+// Stopping a stopped process again is a no-op.
 func (p *Proc) Stop(grace time.Duration) error {
+	if p.ended.Swap(true) {
+		<-p.exited
+		return nil
+	}
 	select {
 	case <-p.exited:
 		if p.lenient {
@@ -176,6 +185,7 @@ func (p *Proc) Stop(grace time.Duration) error {
 
 // Kill ends the process without letting it clean up, as a crash would.
 func (p *Proc) Kill() {
+	p.ended.Store(true)
 	_ = p.Cmd.Process.Kill()
 	<-p.exited
 }

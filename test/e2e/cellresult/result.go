@@ -22,6 +22,7 @@ type Result struct {
 	Airflow       string     `json:"airflow"`
 	Provider      string     `json:"provider"`
 	With          bool       `json:"withAirflowPodDeadline"`
+	TryCheck      bool       `json:"withTryCheck,omitempty"` // TestMatrix's with-check phase: a deadline row with the try check on too
 	From          string     `json:"from,omitempty"`
 	DAG           string     `json:"dag"`
 	Task          string     `json:"task"`

@@ -83,3 +83,18 @@ func TestWhyShowsAnAdoptedPod(t *testing.T) {
 	}
 	assert.Equal(t, "Reusing existing pod 'run-long-pod-x' (phase=Running, reason=) since it is not terminated or evicted.", why(lines))
 }
+
+func TestTableOrdersPhases(t *testing.T) {
+	end := 1.0
+	cell := func(name string, with, check bool) result {
+		return result{Cell: "row1/" + name, Airflow: "3.3.2", Provider: "10.25.0", With: with, TryCheck: check,
+			FinalState: "failed", EndAfter: &end}
+	}
+	out := table([]result{cell("with-check", true, true), cell("with", true, false), cell("without", false, false)})
+	without := strings.Index(out, "| without |")
+	with := strings.Index(out, "| **with** |")
+	check := strings.Index(out, "| **with + try check** |")
+	require.True(t, without >= 0 && with >= 0 && check >= 0, out)
+	assert.Less(t, without, with)
+	assert.Less(t, with, check)
+}
