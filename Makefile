@@ -56,7 +56,8 @@ e2e-airflow: bin-tools airflow-venvs
 	APD_E2E_AIRFLOW=1 APD_E2E_VENVS="$(E2E_VENVS)" $(GO) test -count=1 -v -timeout 60m -run '$(E2E_RUN)' ./test/e2e/ 2>&1 | grep -v '^{'
 
 ## e2e: the whole matrix of docs/airflow.md (rows 1-7 and the try check's rows, without
-## and with us, in every venv; E2E_PARALLEL venvs at once), then e2e-table.
+## and with us, then rows 1-6 with the try check on too, in every venv; E2E_PARALLEL
+## venvs at once), then e2e-table.
 ## E2E_VENVS="name ..." runs some venvs only (their results are replaced, the rest kept);
 ## E2E_CELLS (a go test -run pattern under TestMatrix, e.g. 'TestMatrix/.*/.*/triggerer-down/row5')
 ## reruns some cells and keeps every other result.

@@ -22,8 +22,9 @@ var allVenvs = []string{
 
 // TestMatrix runs the deadline matrix of docs/airflow.md (`make e2e`): rows 1-7, each
 // once without and once with airflow-pod-deadline, then rows 1-6 once more
-// with its try check on as well (phase with-check: the issue's "rows 1-6
-// unchanged with the check"), in every venv. Each venv
+// with its try check on as well (phase with-check: the check must not change
+// what the deadline delivers; docs/airflow.md, "Rows 1–6 with the try check
+// on"), in every venv. Each venv
 // has its own cluster and Airflow; APD_E2E_PARALLEL (default 2) of them run
 // at once. Within a phase the rows run side by side on Airflow 3, except
 // row 4 (it stops the triggerer), which runs with row 5 (not deferrable)

@@ -34,9 +34,9 @@ func row5(t *testing.T, e *env, with bool) {
 		return
 	}
 	if e.check {
+		e.tryOver(c) // killed: the check may end its pod
 		end := c.requireFollowsTry(t, deadline)
 		assert.False(t, end.End.Before(killed), "%s: ended %s before the kill %s", c.name, end.End, killed)
-		e.tryOver(c)
 		return
 	}
 	end := c.requireEnforced(t, deadline, deadline)
