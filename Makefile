@@ -67,7 +67,7 @@ E2E_CELLS ?=
 e2e: bin-tools airflow-venvs
 	status=0; APD_E2E_AIRFLOW=1 APD_E2E_VENVS="$(E2E_VENVS)" APD_E2E_PARALLEL=$(E2E_PARALLEL) \
 	  APD_E2E_RESULTS=$(CURDIR)/test/e2e/results APD_E2E_RESULTS_KEEP=$(if $(E2E_CELLS),1,0) \
-	  $(GO) test -count=1 -v -parallel 32 -timeout 120m -run '$(if $(E2E_CELLS),$(E2E_CELLS),^(TestMatrix|TestTryCheckMatrix)$$)' \
+	  $(GO) test -count=1 -v -parallel 32 -timeout 180m -run '$(if $(E2E_CELLS),$(E2E_CELLS),^(TestMatrix|TestTryCheckMatrix)$$)' \
 	  ./test/e2e/ 2>&1 | grep -v '^{' | tee bin/e2e$(if $(E2E_CELLS),-cells).log || status=$$?; \
 	$(MAKE) e2e-table; exit $$status
 
