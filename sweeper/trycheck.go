@@ -251,7 +251,7 @@ func (c *TryCheck) knownDAGs(ctx context.Context, pods []*podState, batch airflo
 }
 
 // errUnconfirmed is logged while an Airflow has confirmed no pod's try.
-var errUnconfirmed = errors.New("no answer of this Airflow has shown a tracked pod's own try (same try_number and start_date)")
+var errUnconfirmed = errors.New("no answer of this Airflow has shown a tracked pod's own try (same try_number, and the stamped try-id on Airflow 3 or try-start on Airflow 2)")
 
 // confirm reports whether this Airflow is confirmed, by this answer or an
 // earlier one.

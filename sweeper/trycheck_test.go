@@ -391,7 +391,7 @@ func stampStart(p *corev1.Pod, at time.Time) *corev1.Pod {
 }
 
 // TestTryCheckConfirms: an Airflow's answers end pods only once one of them
-// has shown a tracked pod's own try (same try_number and start_date): a
+// has shown a tracked pod's own try (same try_number and start_date here; try-id where stamped): a
 // check whose URL points at another Airflow with the same DAG, run and task
 // ids ends nothing, and says so.
 func TestTryCheckConfirms(t *testing.T) {

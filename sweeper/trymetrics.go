@@ -27,7 +27,7 @@ const (
 var (
 	tryChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "airflow_pod_deadline_airflow_checks_total",
-		Help: "Try checks (one per poll with tracked pods, and one per recheck when a handoff ends) by Airflow instance and result: ok (Airflow answered), error (nothing was ended), unconfirmed (Airflow answered but has shown no tracked pod's own try, same try_number and start_date, yet: nothing was ended).",
+		Help: "Try checks (one per poll with tracked pods, and one per recheck when a handoff ends) by Airflow instance and result: ok (Airflow answered), error (nothing was ended), unconfirmed (Airflow answered but has shown no tracked pod's own try, same try_number and try-id on Airflow 3 or start_date on Airflow 2, yet: nothing was ended).",
 	}, []string{"airflow_instance", "result"})
 	tryAPIErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "airflow_pod_deadline_airflow_api_errors_total",
